@@ -1,0 +1,148 @@
+"""Input-space affinities P from a kNN graph.
+
+* perplexity (van der Maaten & Hinton 2008): a Gaussian per point whose bandwidth is
+  found by bisection so that the conditional distribution has the target perplexity;
+* multiscale (Lee et al. 2015): the average of Gaussians at several perplexities;
+* uniform: p_{j|i} = 1/k on the k nearest neighbours.
+
+The conditional matrix is symmetrised, ``P = (P_cond + P_cond^T) / 2n``, and stored as
+a CSR matrix (int32 indices, float32 values) whose entries sum to one.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numba
+import numpy as np
+import scipy.sparse as sp
+from numba import prange
+
+from ._threads import numba_threads
+from ._validation import TSNEInputError
+
+#: Bisection stops at this absolute error in entropy (nats) or after MAX_STEPS steps.
+ENTROPY_TOL = 1e-5
+MAX_STEPS = 200
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _gaussian_conditional(sq_dist, perplexity, tol, max_steps):
+    """Row-wise bisection on beta = 1/(2 sigma^2); returns (P_cond, n_unconverged)."""
+    n, k = sq_dist.shape
+    P = np.empty((n, k), dtype=np.float64)
+    target = np.log(perplexity)
+    failed = np.zeros(n, dtype=np.int64)
+    for i in prange(n):
+        # shift by the nearest distance: exp(-beta (d - d0)) avoids underflow
+        d0 = sq_dist[i, 0]
+        for j in range(1, k):
+            if sq_dist[i, j] < d0:
+                d0 = sq_dist[i, j]
+        # start from the inverse mean spread: makes the search independent of the data scale
+        spread = 0.0
+        for j in range(k):
+            spread += sq_dist[i, j] - d0
+        beta = k / spread if spread > 0 else 1.0
+        lo = 0.0
+        hi = np.inf
+        ok = False
+        for _ in range(max_steps):
+            s = 0.0
+            sd = 0.0
+            for j in range(k):
+                w = np.exp(-beta * (sq_dist[i, j] - d0))
+                P[i, j] = w
+                s += w
+                sd += w * (sq_dist[i, j] - d0)
+            # entropy H = log s + beta * E[d - d0]
+            H = np.log(s) + beta * sd / s
+            if abs(H - target) < tol:
+                ok = True
+                break
+            if H > target:
+                lo = beta
+                beta = beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
+            else:
+                hi = beta
+                beta = (beta + lo) / 2.0
+            if beta > 1e300 or (hi - lo) < 1e-300 * max(hi, 1.0):
+                break
+        s = 0.0
+        for j in range(k):
+            s += P[i, j]
+        for j in range(k):
+            P[i, j] /= s
+        if not ok:
+            failed[i] = 1
+    return P, failed.sum()
+
+
+def conditional_gaussian(distances: np.ndarray, perplexity: float, n_jobs=None) -> np.ndarray:
+    """p_{j|i} on each kNN row for one perplexity (``distances`` are not squared)."""
+    sq = np.asarray(distances, dtype=np.float64) ** 2
+    with numba_threads(n_jobs):
+        P, n_failed = _gaussian_conditional(sq, float(perplexity), ENTROPY_TOL, MAX_STEPS)
+    if n_failed:
+        warnings.warn(
+            f"Perplexity calibration did not reach the target for {n_failed} point(s) (for "
+            f"example points whose neighbours are all at the same distance); their "
+            f"affinities use the closest bandwidth found.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return P
+
+
+def conditional_uniform(distances: np.ndarray) -> np.ndarray:
+    n, k = distances.shape
+    return np.full((n, k), 1.0 / k)
+
+
+def symmetrize(indices: np.ndarray, P_cond: np.ndarray, n_ref: int | None = None) -> sp.csr_matrix:
+    """``(P + P^T) / (2 n)`` as CSR with float32 data and int32 indices, summing to one."""
+    n, k = indices.shape
+    rows = np.repeat(np.arange(n, dtype=np.int32), k)
+    C = sp.csr_matrix(
+        (P_cond.ravel().astype(np.float64), (rows, indices.ravel())), shape=(n, n)
+    )
+    P = C + C.T
+    P.sum_duplicates()
+    P.eliminate_zeros()
+    P.data /= P.data.sum()
+    P = sp.csr_matrix(
+        (P.data.astype(np.float32), P.indices.astype(np.int32), P.indptr.astype(np.int64)),
+        shape=(n, n),
+    )
+    P.sort_indices()
+    return P
+
+
+def affinities_from_knn(
+    indices: np.ndarray,
+    distances: np.ndarray,
+    method: str = "perplexity",
+    perplexity=30.0,
+    n_jobs=None,
+    symmetric: bool = True,
+):
+    """P for a kNN graph; ``symmetric=False`` returns row-normalised conditionals (n, k)."""
+    if method == "perplexity":
+        if np.ndim(perplexity) > 0:
+            P_cond = np.mean(
+                [conditional_gaussian(distances, p, n_jobs) for p in perplexity], axis=0
+            )
+        else:
+            P_cond = conditional_gaussian(distances, perplexity, n_jobs)
+    elif method == "multiscale":
+        perps = np.atleast_1d(perplexity)
+        P_cond = np.mean([conditional_gaussian(distances, p, n_jobs) for p in perps], axis=0)
+    elif method == "uniform":
+        P_cond = conditional_uniform(distances)
+    else:
+        raise TSNEInputError(
+            f"Unknown affinity {method!r}; use 'perplexity', 'multiscale' or 'uniform'."
+        )
+    if not symmetric:
+        return P_cond
+    return symmetrize(indices, P_cond)

@@ -1,0 +1,164 @@
+"""A t-SNE map that remembers how it was made: coordinates, affinities P, the kNN
+index and the optimiser state. It can be optimised further (``optimize``), with any
+exaggeration, and gives identical results whether a run is done in one call or in
+pieces -- which is what the napari widget uses for live updates, Stop and Continue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._threads import numba_threads
+from ._validation import TSNEInputError, check_positive
+from .gradients import RepulsionParams, kl_gradient, resolve_method
+from .neighbors import KNNGraph
+from .optimizer import Callback, OptimizerState, gradient_descent
+
+
+class TSNEEmbedding:
+    """Coordinates of a t-SNE map plus everything needed to continue or extend it.
+
+    ``np.asarray(embedding)`` gives the ``(n_samples, n_components)`` coordinates.
+    """
+
+    def __init__(
+        self,
+        coordinates: np.ndarray,
+        P: sp.csr_matrix,
+        *,
+        knn: KNNGraph | None = None,
+        dof: float = 1.0,
+        negative_gradient_method: str = "auto",
+        repulsion_params: RepulsionParams | None = None,
+        n_jobs: int | None = None,
+        max_step_norm: float | None = 5.0,
+        params: dict[str, Any] | None = None,
+    ):
+        self.coordinates = np.ascontiguousarray(coordinates, dtype=np.float64)
+        self.P = P
+        self.knn = knn
+        self.dof = float(dof)
+        self.negative_gradient_method = negative_gradient_method
+        self.repulsion_params = repulsion_params or RepulsionParams()
+        self.n_jobs = n_jobs
+        self.max_step_norm = max_step_norm
+        self.params = dict(params or {})
+        self.state = OptimizerState.fresh(self.coordinates.shape)
+        self.n_iter = 0
+        self.kl_divergence = float("nan")
+        #: True if the last ``optimize`` call was stopped by a callback
+        self.stopped = False
+        #: timings of the optimisation calls, in seconds
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ array-like
+    def __array__(self, dtype=None, copy=None):
+        return self.coordinates if dtype is None else self.coordinates.astype(dtype)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.coordinates.shape
+
+    def __len__(self) -> int:
+        return self.coordinates.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"TSNEEmbedding(n_samples={self.shape[0]}, n_components={self.shape[1]}, "
+            f"n_iter={self.n_iter}, kl_divergence={self.kl_divergence:.4f})"
+        )
+
+    # --------------------------------------------------------------- optimisation
+    def optimize(
+        self,
+        n_iter: int,
+        *,
+        exaggeration: float = 1.0,
+        learning_rate: float | str = "auto",
+        momentum: float = 0.8,
+        callbacks: Callback | Sequence[Callback] | None = None,
+        callback_every: int = 50,
+        negative_gradient_method: str | None = None,
+        max_step_norm: float | None | str = "default",
+        n_jobs: int | None | str = "default",
+    ) -> TSNEEmbedding:
+        """Run ``n_iter`` more iterations in place and return ``self``.
+
+        ``learning_rate="auto"`` is ``n_samples / exaggeration`` (Belkina et al. 2019),
+        in openTSNE's convention (scikit-learn's learning rate is 4x smaller for the
+        same step). A callback ``f(iteration, kl, coordinates)`` is called every
+        ``callback_every`` iterations; returning True stops the run (``self.stopped``).
+        """
+        check_positive(n_iter, "n_iter", integer=True, allow_zero=True)
+        check_positive(exaggeration, "exaggeration")
+        check_positive(momentum, "momentum", allow_zero=True)
+        check_positive(callback_every, "callback_every", integer=True)
+        n = self.shape[0]
+        lr = self._learning_rate(learning_rate, exaggeration)
+        method = resolve_method(
+            negative_gradient_method or self.negative_gradient_method, n, self.shape[1]
+        )
+        step_clip = self.max_step_norm if max_step_norm == "default" else max_step_norm
+        jobs = self.n_jobs if n_jobs == "default" else n_jobs
+        cbs = _as_callbacks(callbacks)
+        params = self.repulsion_params
+
+        def grad_fn(Y, compute_kl):
+            return kl_gradient(
+                Y,
+                self.P,
+                method=method,
+                dof=self.dof,
+                exaggeration=exaggeration,
+                params=params,
+                compute_kl=compute_kl,
+            )
+
+        self.stopped = False
+        if n_iter == 0:
+            return self
+        t0 = time.perf_counter()
+        with numba_threads(jobs):
+            kl, done, stopped = gradient_descent(
+                self.coordinates,
+                grad_fn,
+                int(n_iter),
+                self.state,
+                learning_rate=lr / 4.0,  # the gradient carries the factor 4; see docstring
+                momentum=float(momentum),
+                max_step_norm=step_clip,
+                callbacks=cbs,
+                callback_every=int(callback_every),
+                start_iter=self.n_iter,
+            )
+        self.timings["optimize"] = self.timings.get("optimize", 0.0) + time.perf_counter() - t0
+        self.n_iter += done
+        self.kl_divergence = kl
+        self.stopped = stopped
+        return self
+
+    def _learning_rate(self, learning_rate, exaggeration) -> float:
+        if isinstance(learning_rate, str):
+            if learning_rate != "auto":
+                raise TSNEInputError(
+                    f"learning_rate must be a positive number or 'auto'; got {learning_rate!r}."
+                )
+            return max(self.shape[0] / exaggeration, 1.0)
+        return float(check_positive(learning_rate, "learning_rate"))
+
+
+def _as_callbacks(callbacks) -> list[Callable]:
+    if callbacks is None:
+        return []
+    if callable(callbacks):
+        return [callbacks]
+    cbs = list(callbacks)
+    for cb in cbs:
+        if not callable(cb):
+            raise TSNEInputError(f"callbacks must be callables; got {cb!r}.")
+    return cbs

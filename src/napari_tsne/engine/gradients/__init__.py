@@ -1,0 +1,135 @@
+"""The t-SNE gradient: attractive term from sparse P plus a repulsive term computed
+exactly, by Barnes-Hut, or by FFT-accelerated interpolation.
+
+Every repulsion method has the same contract::
+
+    forces, sum_w = method(Y_src, Y_tgt, dof, same, ...)
+    forces[i] = sum_j w_ij^(1 + 1/dof) (y_i - y_j)      (shape (n_tgt, d))
+    sum_w[i]  = sum_j w_ij                               (shape (n_tgt,))
+
+with ``w_ij = (1 + |y_i - y_j|^2 / dof)^(-dof)`` and ``j != i`` when ``same``. A full
+embedding passes the same array as sources and targets; placing new points passes the
+fixed reference map as sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validation import TSNEInputError
+from .attractive import attractive_forces
+from .exact import repulsive_exact
+
+METHODS = ("auto", "exact", "bh", "fft")
+#: "auto" thresholds on the number of repulsion sources
+EXACT_MAX_N = 1_000
+BH_MAX_N = 10_000
+
+
+@dataclass(frozen=True)
+class RepulsionParams:
+    """Parameters of the approximate repulsion methods (ignored by the others)."""
+
+    theta: float = 0.5
+    n_interpolation_points: int = 3
+    min_num_intervals: int = 50
+    ints_in_interval: float = 1.0
+
+
+def resolve_method(method: str, n_samples: int, n_components: int) -> str:
+    """Pick the repulsion method: ``auto`` -> exact / Barnes-Hut / FFT by size."""
+    aliases = {"barnes-hut": "bh", "barnes_hut": "bh", "interpolation": "fft"}
+    method = aliases.get(str(method).lower(), str(method).lower())
+    if method not in METHODS:
+        raise TSNEInputError(
+            f"Unknown negative_gradient_method {method!r}; use one of {', '.join(METHODS)}."
+        )
+    if method == "auto":
+        if n_samples <= EXACT_MAX_N:
+            return "exact"
+        if n_samples <= BH_MAX_N or n_components == 3 or not _fft_available():
+            return "bh"
+        return "fft"
+    if method == "fft" and n_components == 3:
+        raise TSNEInputError(
+            "negative_gradient_method='fft' supports 1-D and 2-D maps; use 'bh' for 3-D."
+        )
+    if method == "bh" and n_components > 3:
+        raise TSNEInputError("Barnes-Hut supports at most 3 dimensions.")
+    return method
+
+
+def _fft_available() -> bool:
+    try:
+        from . import fft  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def repulsion(method: str, Y_src, Y_tgt, same: bool, dof: float, params: RepulsionParams):
+    """Dispatch to a repulsion method (see the module docstring for the contract)."""
+    if method == "exact":
+        return repulsive_exact(Y_src, Y_tgt, float(dof), same)
+    if method == "bh":
+        from .barnes_hut import repulsive_bh
+
+        return repulsive_bh(Y_src, Y_tgt, float(dof), same, float(params.theta))
+    if method == "fft":
+        from .fft import repulsive_fft
+
+        return repulsive_fft(
+            Y_src,
+            Y_tgt,
+            float(dof),
+            same,
+            int(params.n_interpolation_points),
+            int(params.min_num_intervals),
+            float(params.ints_in_interval),
+        )
+    raise TSNEInputError(f"Unknown repulsion method {method!r}.")
+
+
+def kl_gradient(
+    Y: np.ndarray,
+    P,
+    *,
+    method: str = "exact",
+    dof: float = 1.0,
+    exaggeration: float = 1.0,
+    Y_ref: np.ndarray | None = None,
+    per_point: bool = False,
+    params: RepulsionParams = RepulsionParams(),
+    compute_kl: bool = True,
+):
+    """Gradient of KL(P || Q) with respect to ``Y`` and the KL itself (or ``nan``).
+
+    ``exaggeration`` multiplies the attractive term only. With ``Y_ref`` the targets
+    ``Y`` are new points pulled by their P rows towards the fixed map ``Y_ref`` and
+    repelled by it; ``per_point`` then normalises each point's Q on its own (each new
+    point is placed as if it were the only one, so new points do not interact).
+    The KL is always that of the un-exaggerated P.
+    """
+    same = Y_ref is None
+    src = Y if same else Y_ref
+    F_attr, logw = attractive_forces(P.indptr, P.indices, P.data, Y, src, float(dof))
+    F_rep, sum_w = repulsion(method, src, Y, same, dof, params)
+    if per_point:
+        Z = np.maximum(sum_w, np.finfo(float).tiny)
+        grad = 4.0 * (exaggeration * F_attr - F_rep / Z[:, None])
+    else:
+        Z = max(float(sum_w.sum()), np.finfo(float).tiny)
+        grad = 4.0 * (exaggeration * F_attr - F_rep / Z)
+    if not compute_kl:
+        return grad, np.nan
+    data = P.data.astype(np.float64)
+    plogp = float(np.sum(data[data > 0] * np.log(data[data > 0])))
+    if per_point:
+        row_p = np.add.reduceat(data, P.indptr[:-1]) if data.size else np.zeros(len(Z))
+        row_p[np.diff(P.indptr) == 0] = 0
+        kl = plogp - float(logw.sum()) + float(np.sum(row_p * np.log(Z)))
+    else:
+        kl = plogp - float(logw.sum()) + float(data.sum()) * np.log(Z)
+    return grad, kl
