@@ -1,0 +1,322 @@
+"""Barnes-Hut repulsive term (van der Maaten 2014, "Accelerating t-SNE using
+tree-based algorithms").
+
+The sources are put into a space-partitioning tree with ``2**d`` children per node
+(binary tree, quadtree, octree for d = 1, 2, 3). Each node covers a contiguous range
+of the sources sorted into tree order and stores its point count, centre of mass and
+the tight bounding box of its points. For every target the tree is walked
+depth-first with an explicit stack; a node whose largest bounding-box side ``s``
+and distance ``r`` to its centre of mass satisfy ``s / r < theta`` (and which does not
+contain the target) is summarised as ``count`` points at its centre of mass,
+otherwise it is opened (a leaf is summed exactly).
+
+Cells whose points all coincide (single points, duplicates) are exact when
+summarised; the self-interaction (``same``) is removed there by discounting the
+target itself, and in leaves by skipping its index. ``theta = 0`` thus opens every
+cell that is not a single location and gives the exact sums.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+from numba import prange
+
+#: most points a leaf holds before it is split
+LEAF_SIZE = 8
+#: depth cap: near-duplicate points stay together in a (larger) leaf below it
+MAX_DEPTH = 48
+
+
+@numba.njit(nogil=True, cache=True)
+def _grow(a, new_len):
+    out = np.empty((new_len,) + a.shape[1:], dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def build_tree(Y, leaf_size, max_depth):
+    """Build the tree on ``Y`` (n, d), float64.
+
+    Returns ``(Ys, perm, start, end, first_child, n_child, com, lo, hi)`` with
+    ``Ys = Y[perm]`` the points in tree order; node ``k`` covers ``Ys[start[k]:end[k]]``,
+    its children are nodes ``first_child[k] .. first_child[k] + n_child[k] - 1``
+    (``n_child == 0``: leaf); node 0 is the root.
+    """
+    n, d = Y.shape
+    n_orth = 1 << d
+    perm = np.arange(n)
+    cap = 2 * n // leaf_size + 64
+    start = np.empty(cap, dtype=np.int64)
+    end = np.empty(cap, dtype=np.int64)
+    first_child = np.zeros(cap, dtype=np.int64)
+    n_child = np.zeros(cap, dtype=np.int64)
+    depth = np.zeros(cap, dtype=np.int64)
+    com = np.zeros((cap, d))
+    lo = np.zeros((cap, d))
+    hi = np.zeros((cap, d))
+    n_nodes = 1
+    start[0] = 0
+    end[0] = n
+    depth[0] = 0
+
+    codes = np.empty(n, dtype=np.int64)
+    tmp = np.empty(n, dtype=np.int64)
+    counts = np.empty(n_orth, dtype=np.int64)
+    offs = np.empty(n_orth, dtype=np.int64)
+    mid = np.empty(d)
+
+    # nodes are created in breadth-first order, so processing them by index visits
+    # every node exactly once after its parent (no stack needed)
+    node = 0
+    while node < n_nodes:
+        s = start[node]
+        e = end[node]
+        # centre of mass and tight bounding box
+        for c in range(d):
+            lo[node, c] = np.inf
+            hi[node, c] = -np.inf
+            com[node, c] = 0.0
+        for k in range(s, e):
+            p = perm[k]
+            for c in range(d):
+                v = Y[p, c]
+                com[node, c] += v
+                if v < lo[node, c]:
+                    lo[node, c] = v
+                if v > hi[node, c]:
+                    hi[node, c] = v
+        cnt = e - s
+        for c in range(d):
+            com[node, c] /= cnt
+        extent = 0.0
+        for c in range(d):
+            ext = hi[node, c] - lo[node, c]
+            if ext > extent:
+                extent = ext
+        if cnt <= leaf_size or depth[node] >= max_depth or extent == 0.0:
+            n_child[node] = 0
+            node += 1
+            continue
+        # split at the centre of the bounding box into 2**d orthants
+        for c in range(d):
+            mid[c] = 0.5 * (lo[node, c] + hi[node, c])
+        for o in range(n_orth):
+            counts[o] = 0
+        for k in range(s, e):
+            p = perm[k]
+            code = 0
+            for c in range(d):
+                if Y[p, c] > mid[c]:
+                    code |= 1 << c
+            codes[k] = code
+            counts[code] += 1
+        acc = s
+        for o in range(n_orth):
+            offs[o] = acc
+            acc += counts[o]
+        for k in range(s, e):
+            code = codes[k]
+            tmp[offs[code]] = perm[k]
+            offs[code] += 1
+        for k in range(s, e):
+            perm[k] = tmp[k]
+        # create the non-empty children contiguously
+        n_new = 0
+        for o in range(n_orth):
+            if counts[o] > 0:
+                n_new += 1
+        if n_nodes + n_new > cap:
+            cap = 2 * cap + n_new
+            start = _grow(start, cap)
+            end = _grow(end, cap)
+            first_child = _grow(first_child, cap)
+            n_child = _grow(n_child, cap)
+            depth = _grow(depth, cap)
+            com = _grow(com, cap)
+            lo = _grow(lo, cap)
+            hi = _grow(hi, cap)
+        first_child[node] = n_nodes
+        n_child[node] = n_new
+        acc = s
+        for o in range(n_orth):
+            if counts[o] > 0:
+                start[n_nodes] = acc
+                end[n_nodes] = acc + counts[o]
+                depth[n_nodes] = depth[node] + 1
+                first_child[n_nodes] = 0
+                n_child[n_nodes] = 0
+                acc += counts[o]
+                n_nodes += 1
+        node += 1
+
+    Ys = np.empty((n, d))
+    for k in range(n):
+        for c in range(d):
+            Ys[k, c] = Y[perm[k], c]
+    return (
+        Ys,
+        perm,
+        start[:n_nodes].copy(),
+        end[:n_nodes].copy(),
+        first_child[:n_nodes].copy(),
+        n_child[:n_nodes].copy(),
+        com[:n_nodes].copy(),
+        lo[:n_nodes].copy(),
+        hi[:n_nodes].copy(),
+    )
+
+
+@numba.njit(nogil=True, cache=True)
+def _max_depth(first_child, n_child):
+    n_nodes = first_child.shape[0]
+    depth = np.zeros(n_nodes, dtype=np.int64)
+    best = 0
+    for k in range(n_nodes):  # parents precede their children
+        for ch in range(first_child[k], first_child[k] + n_child[k]):
+            depth[ch] = depth[k] + 1
+            if depth[ch] > best:
+                best = depth[ch]
+    return best
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _bh_forces(
+    Ys,
+    perm,
+    start,
+    end,
+    first_child,
+    n_child,
+    com,
+    lo,
+    hi,
+    Y_tgt,
+    order,
+    dof,
+    same,
+    theta,
+    stack_size,
+    n_chunks,
+):
+    n_t, d = Y_tgt.shape
+    forces = np.zeros((n_t, d))
+    sum_w = np.zeros(n_t)
+    theta2 = theta * theta
+    unit_dof = dof == 1.0
+    chunk = (n_t + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        stack = np.empty(stack_size, dtype=np.int64)
+        yi = np.empty(d)
+        acc = np.empty(d)
+        t_end = min(n_t, (ch + 1) * chunk)
+        for t in range(ch * chunk, t_end):
+            i = order[t]
+            for c in range(d):
+                yi[c] = Y_tgt[i, c]
+                acc[c] = 0.0
+            s_w = 0.0
+            top = 0
+            stack[0] = 0
+            top = 1
+            while top > 0:
+                top -= 1
+                node = stack[top]
+                cnt = end[node] - start[node]
+                d2 = 0.0
+                extent = 0.0
+                inside = True
+                for c in range(d):
+                    diff = yi[c] - com[node, c]
+                    d2 += diff * diff
+                    ext = hi[node, c] - lo[node, c]
+                    if ext > extent:
+                        extent = ext
+                    if yi[c] < lo[node, c] or yi[c] > hi[node, c]:
+                        inside = False
+                if extent == 0.0:
+                    # all points of the cell at one location: exact
+                    wcnt = float(cnt)
+                    if same and inside:
+                        wcnt -= 1.0  # the target itself is one of them
+                    if wcnt == 0.0:
+                        continue
+                elif not inside and extent * extent < theta2 * d2:
+                    wcnt = float(cnt)
+                elif n_child[node] > 0:
+                    f = first_child[node]
+                    for k in range(f, f + n_child[node]):
+                        stack[top] = k
+                        top += 1
+                    continue
+                else:
+                    # leaf: sum its points exactly
+                    for k in range(start[node], end[node]):
+                        if same and perm[k] == i:
+                            continue
+                        q2 = 0.0
+                        for c in range(d):
+                            diff = yi[c] - Ys[k, c]
+                            q2 += diff * diff
+                        if unit_dof:
+                            w = 1.0 / (1.0 + q2)
+                            w2 = w * w
+                        else:
+                            base = 1.0 + q2 / dof
+                            w = base ** (-dof)
+                            w2 = w / base
+                        s_w += w
+                        for c in range(d):
+                            acc[c] += w2 * (yi[c] - Ys[k, c])
+                    continue
+                # summarised cell: wcnt points at the centre of mass
+                if unit_dof:
+                    w = 1.0 / (1.0 + d2)
+                    w2 = w * w
+                else:
+                    base = 1.0 + d2 / dof
+                    w = base ** (-dof)
+                    w2 = w / base
+                s_w += wcnt * w
+                w2 *= wcnt
+                for c in range(d):
+                    acc[c] += w2 * (yi[c] - com[node, c])
+            sum_w[i] = s_w
+            for c in range(d):
+                forces[i, c] = acc[c]
+    return forces, sum_w
+
+
+def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float):
+    """Barnes-Hut repulsion (see the package docstring for the contract).
+
+    ``forces[i] = sum_j w_ij^(1 + 1/dof) (y_i - y_j)``, ``sum_w[i] = sum_j w_ij`` over
+    the sources ``j`` (``j != i`` when ``same``), approximated with opening angle
+    ``theta`` (0: exact).
+    """
+    Y_src = np.ascontiguousarray(Y_src, dtype=np.float64)
+    Y_tgt = Y_src if same else np.ascontiguousarray(Y_tgt, dtype=np.float64)
+    if Y_src.ndim != 2 or Y_tgt.ndim != 2 or Y_src.shape[1] != Y_tgt.shape[1]:
+        raise ValueError("Barnes-Hut needs 2-D source and target arrays with equal d.")
+    n_t, d = Y_tgt.shape
+    if not 1 <= d <= 3:
+        raise ValueError("Barnes-Hut supports 1, 2 or 3 dimensions.")
+    if n_t == 0 or Y_src.shape[0] == 0:
+        return np.zeros((n_t, d)), np.zeros(n_t)
+    tree = build_tree(Y_src, LEAF_SIZE, MAX_DEPTH)
+    perm, first_child, n_child = tree[1], tree[4], tree[5]
+    stack_size = (_max_depth(first_child, n_child) + 1) * (1 << d) + 1
+    # same: walk the targets in tree order, so neighbouring targets share tree paths
+    order = perm if same else np.arange(n_t)
+    n_chunks = max(1, min(n_t, 16 * numba.get_num_threads()))
+    return _bh_forces(
+        *tree,
+        Y_tgt,
+        order,
+        float(dof),
+        bool(same),
+        max(float(theta), 0.0),
+        stack_size,
+        n_chunks,
+    )

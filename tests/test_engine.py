@@ -1,0 +1,274 @@
+"""Engine numbers checked against independent dense computations."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from napari_tsne import TSNE, TSNEInputError
+from napari_tsne.engine.affinities import affinities_from_knn
+from napari_tsne.engine.gradients import kl_gradient
+from napari_tsne.engine.neighbors import compute_neighbors, neighbors_from_precomputed
+
+
+def dense_P(X, perplexity):
+    """Textbook dense t-SNE affinities: bisection per row over all other points."""
+    n = len(X)
+    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(-1)
+    P = np.zeros((n, n))
+    for i in range(n):
+        d = np.delete(D[i], i)
+        lo, hi = 1e-20, 1e20
+        for _ in range(200):
+            beta = np.sqrt(lo * hi)
+            p = np.exp(-(d - d.min()) * beta)
+            p /= p.sum()
+            H = -np.sum(p[p > 0] * np.log(p[p > 0]))
+            if H > np.log(perplexity):
+                lo = beta
+            else:
+                hi = beta
+        P[i, np.arange(n) != i] = p
+    P = (P + P.T) / (2 * n)
+    return P
+
+
+def dense_kl(Y, P, dof=1.0):
+    D = ((Y[:, None, :] - Y[None, :, :]) ** 2).sum(-1)
+    W = (1 + D / dof) ** (-dof)
+    np.fill_diagonal(W, 0)
+    Q = W / W.sum()
+    mask = P > 0
+    return np.sum(P[mask] * np.log(P[mask] / Q[mask]))
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 5)) * 5
+    return np.vstack([c + rng.normal(size=(20, 5)) for c in centers]) + 0.0
+
+
+def test_perplexity_affinities_match_dense(blobs):
+    X = blobs[:31]
+    knn = compute_neighbors(X, 30, method="exact")
+    P = affinities_from_knn(knn.indices, knn.distances, perplexity=10.0)
+    np.testing.assert_allclose(P.toarray(), dense_P(X, 10.0), rtol=2e-3, atol=1e-7)
+    assert abs(P.sum() - 1) < 1e-5
+    assert (abs(P - P.T) > 1e-9).nnz == 0
+
+
+def test_conditional_rows_reach_target_perplexity(blobs):
+    knn = compute_neighbors(blobs, 30, method="exact")
+    Pc = affinities_from_knn(knn.indices, knn.distances, perplexity=10.0, symmetric=False)
+    H = -np.sum(np.where(Pc > 0, Pc * np.log(np.maximum(Pc, 1e-300)), 0), axis=1)
+    np.testing.assert_allclose(np.exp(H), 10.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize("dof", [1.0, 0.6, 3.0])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_exact_gradient_matches_finite_differences(blobs, dof, d):
+    X = blobs[:31]
+    P = sp.csr_matrix(dense_P(X, 8.0))
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(31, d))
+    grad, kl = kl_gradient(Y, P, method="exact", dof=dof)
+    assert kl == pytest.approx(dense_kl(Y, P.toarray(), dof), rel=1e-6)
+    eps = 1e-6
+    num = np.zeros_like(Y)
+    for i in range(Y.shape[0]):
+        for c in range(d):
+            Yp, Ym = Y.copy(), Y.copy()
+            Yp[i, c] += eps
+            Ym[i, c] -= eps
+            num[i, c] = (dense_kl(Yp, P.toarray(), dof) - dense_kl(Ym, P.toarray(), dof)) / (2 * eps)
+    np.testing.assert_allclose(grad, num, rtol=1e-4, atol=1e-7)
+
+
+def test_exaggeration_scales_attraction_only(blobs):
+    P = sp.csr_matrix(dense_P(blobs, 10.0))
+    Y = np.random.default_rng(2).normal(size=(len(blobs), 2))
+    g1, _ = kl_gradient(Y, P, method="exact", exaggeration=1.0)
+    g4, _ = kl_gradient(Y, P, method="exact", exaggeration=4.0)
+    g0_attr = (g4 - g1) / 3  # = 4 * attractive term
+    np.testing.assert_allclose(g4, g1 + 3 * g0_attr, rtol=1e-10)
+
+
+def test_precomputed_dense_and_sparse_match_features(blobs):
+    from sklearn.neighbors import KNeighborsTransformer
+
+    D = np.sqrt(((blobs[:, None] - blobs[None]) ** 2).sum(-1))
+    a = compute_neighbors(blobs, 15, method="exact")
+    b = neighbors_from_precomputed(D, 15)
+    G = KNeighborsTransformer(n_neighbors=15, mode="distance").fit_transform(blobs)
+    c = neighbors_from_precomputed(G, 15)
+    for other in (b, c):
+        np.testing.assert_allclose(other.distances, a.distances, rtol=1e-5)
+        P1 = affinities_from_knn(a.indices, a.distances, perplexity=5)
+        P2 = affinities_from_knn(other.indices, other.distances, perplexity=5)
+        np.testing.assert_allclose(P1.toarray(), P2.toarray(), atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "manhattan", "correlation", "chebyshev"])
+def test_exact_knn_metrics_match_scipy(blobs, metric):
+    from scipy.spatial.distance import cdist
+
+    knn = compute_neighbors(blobs, 5, metric=metric, method="exact")
+    D = cdist(blobs, blobs, metric="cityblock" if metric == "manhattan" else metric)
+    np.fill_diagonal(D, np.inf)
+    np.testing.assert_allclose(knn.distances, np.sort(D, axis=1)[:, :5], rtol=1e-4, atol=1e-5)
+
+
+def test_pynndescent_neighbours_are_accurate():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 10)).astype(np.float32)
+    exact = compute_neighbors(X, 10, method="exact")
+    approx = compute_neighbors(X, 10, method="pynndescent", random_state=0)
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, approx.indices)])
+    assert recall > 0.95
+    assert not (approx.indices == np.arange(600)[:, None]).any()
+
+
+def knn_accuracy(Y, y, k=10):
+    from sklearn.model_selection import cross_val_score
+    from sklearn.neighbors import KNeighborsClassifier
+
+    return cross_val_score(KNeighborsClassifier(k), Y, y, cv=5).mean()
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    return load_digits(return_X_y=True)
+
+
+def test_digits_map_separates_classes(digits):
+    X, y = digits
+    tsne = TSNE(random_state=0, n_jobs=2)
+    Y = tsne.fit_transform(X)
+    assert Y.shape == (len(X), 2) and np.isfinite(Y).all()
+    assert knn_accuracy(Y, y) >= 0.97
+    assert tsne.n_iter_ == 750
+    assert 0 < tsne.kl_divergence_ < 1.2
+
+
+def test_same_seed_same_map(digits):
+    X = digits[0][:400]
+    a = TSNE(random_state=3, n_iter=100, early_exaggeration_iter=50).fit_transform(X)
+    b = TSNE(random_state=3, n_iter=100, early_exaggeration_iter=50).fit_transform(X)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_continuing_in_chunks_equals_one_run(digits):
+    X = digits[0][:300]
+    tsne = TSNE(random_state=0, negative_gradient_method="exact")
+    one = tsne.prepare(X).optimize(60, exaggeration=12, momentum=0.5)
+    chunks = tsne.prepare(X)
+    for _ in range(3):
+        chunks.optimize(20, exaggeration=12, momentum=0.5)
+    np.testing.assert_allclose(np.asarray(chunks), np.asarray(one), rtol=1e-12, atol=1e-14)
+    assert chunks.n_iter == 60
+
+
+def test_callback_sees_progress_and_can_stop(digits):
+    X = digits[0][:300]
+    seen = []
+
+    def cb(iteration, kl, Y):
+        seen.append((iteration, kl, Y.shape))
+        return iteration >= 30
+
+    tsne = TSNE(random_state=0, callbacks=cb, callback_every=10, n_iter=100,
+                early_exaggeration_iter=50)
+    tsne.fit(X)
+    assert [s[0] for s in seen] == [10, 20, 30]
+    assert all(np.isfinite(s[1]) and s[2] == (300, 2) for s in seen)
+    assert tsne.n_iter_ == 30
+
+
+@pytest.mark.parametrize("n_components", [1, 2, 3])
+@pytest.mark.parametrize("init", ["pca", "spectral", "random"])
+def test_dimensions_and_inits(digits, n_components, init):
+    X = digits[0][:200]
+    Y = TSNE(n_components, init=init, random_state=0, n_iter=50,
+             early_exaggeration_iter=50).fit_transform(X)
+    assert Y.shape == (200, n_components) and np.isfinite(Y).all()
+
+
+def test_pca_init_scaled_like_opentsne(digits):
+    from napari_tsne.engine.initialization import pca_init
+
+    Y = pca_init(digits[0], 2, np.random.default_rng(0))
+    assert Y[:, 0].std() == pytest.approx(1e-4)
+    assert abs(Y.mean(axis=0)).max() < 1e-12
+
+
+def test_sklearn_pipeline_with_knn_transformer(digits):
+    from sklearn.neighbors import KNeighborsTransformer
+    from sklearn.pipeline import make_pipeline
+
+    X, y = digits
+    pipe = make_pipeline(
+        KNeighborsTransformer(n_neighbors=90, mode="distance"),
+        TSNE(metric="precomputed", random_state=0),
+    )
+    Y = pipe.fit_transform(X)
+    assert knn_accuracy(Y, y) >= 0.96
+
+
+def test_get_set_params_roundtrip():
+    t = TSNE(perplexity=12)
+    assert t.get_params()["perplexity"] == 12
+    t.set_params(perplexity=20, exaggeration=4)
+    assert t.perplexity == 20 and t.exaggeration == 4
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        t.set_params(perpelxity=3)
+
+
+def test_multiscale_and_uniform_affinities(digits):
+    X, y = digits
+    for kw in ({"perplexity": [10, 50]}, {"affinities": "uniform", "perplexity": 15}):
+        Y = TSNE(random_state=0, **kw).fit_transform(X[:600])
+        assert knn_accuracy(Y, y[:600]) >= 0.85
+
+
+def test_large_perplexity_is_lowered_with_warning(digits):
+    with pytest.warns(UserWarning, match="too large"):
+        Y = TSNE(perplexity=100, random_state=0, n_iter=10,
+                 early_exaggeration_iter=10).fit_transform(digits[0][:50])
+    assert np.isfinite(Y).all()
+
+
+BAD_INPUTS = [
+    (np.array([[1.0, np.nan], [1, 2], [3, 4], [5, 6], [7, 8]]), {}, "NaN or infinite values in 1 row"),
+    (np.array([[1.0, np.inf]] * 3 + [[1, 2]] * 3), {}, "3 row"),
+    (np.ones((3, 4)), {}, "at least 4"),
+    (np.arange(10.0), {}, "2-D"),
+    (np.array([["a", "b"]] * 6), {}, "numeric"),
+    (np.ones((6, 5)), {"metric": "precomputed"}, "square"),
+    (-np.ones((6, 6)), {"metric": "precomputed"}, "negative"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"perplexity": 0}, "perplexity must be > 0"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"perplexity": -5}, "perplexity"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"n_components": 4}, "n_components"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"n_components": 0}, "n_components"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"metric": "hamming2"}, "Unknown metric"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"learning_rate": -1}, "learning_rate"),
+    (np.random.default_rng(0).normal(size=(20, 3)), {"init": np.zeros((5, 2))}, "initial map"),
+]
+
+
+@pytest.mark.parametrize("X, kw, message", BAD_INPUTS)
+def test_bad_input_raises_named_error_and_leaves_data_alone(X, kw, message):
+    before = X.copy()
+    with pytest.raises(TSNEInputError, match=message):
+        TSNE(**kw).fit(X)
+    np.testing.assert_array_equal(X, before)
+
+
+def test_integer_and_sparse_input_accepted(digits):
+    X, y = digits
+    Xi = X.astype(np.int64)[:300]
+    Y1 = TSNE(random_state=0, n_iter=50).fit_transform(Xi)
+    Xs = sp.csr_matrix(X[:300])
+    Y2 = TSNE(random_state=0, n_iter=50, neighbors="pynndescent").fit_transform(Xs)
+    assert np.isfinite(Y1).all() and np.isfinite(Y2).all()
