@@ -1,0 +1,60 @@
+"""Project-level promises: the README's test command is what CI runs, the engine never
+pulls in Qt, and every numba kernel releases the GIL and is cached."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```bash\n(.+?)\n```", text)
+
+
+def test_ci_runs_the_readme_test_command():
+    main_cmd, test_cmd = readme_commands()[:2]
+    assert "napari-tsne demo" in main_cmd
+    assert test_cmd in (ROOT / ".ci" / "run").read_text()
+
+
+def test_import_does_not_load_qt_or_napari():
+    code = (
+        "import sys, napari_tsne, napari_tsne.engine, napari_tsne.io;"
+        "bad=[m for m in sys.modules if m.split('.')[0] in "
+        "('PyQt5','PyQt6','PySide2','PySide6','qtpy','napari','vispy','magicgui')];"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _numba_decorators():
+    for path in (ROOT / "src").rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef):
+                for dec in node.decorator_list:
+                    target = dec.func if isinstance(dec, ast.Call) else dec
+                    name = ast.unparse(target)
+                    if name.split(".")[-1] in ("njit", "jit", "vectorize", "guvectorize"):
+                        yield path, node.name, dec
+
+
+def test_every_numba_kernel_is_nogil_and_cached():
+    found = list(_numba_decorators())
+    assert len(found) > 5
+    for path, name, dec in found:
+        assert isinstance(dec, ast.Call), f"{path.name}:{name} uses a bare decorator"
+        kw = {k.arg: ast.unparse(k.value) for k in dec.keywords}
+        assert kw.get("nogil") == "True", f"{path.name}:{name} lacks nogil=True"
+        assert kw.get("cache") == "True", f"{path.name}:{name} lacks cache=True"
+
+
+def test_engine_does_not_import_gui_modules():
+    for path in (ROOT / "src" / "napari_tsne" / "engine").rglob("*.py"):
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(napari|qtpy|PyQt|magicgui)", text, re.M), path
