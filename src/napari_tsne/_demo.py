@@ -1,0 +1,200 @@
+"""``napari-tsne demo``: a t-SNE map of the handwritten digits.
+
+With a display, napari opens with the t-SNE widget docked and the digits sample
+loaded, and a run starts (the map is drawn live). Headless (``headless=True`` or
+no display), the same job runs without a window: progress is printed, and the
+coordinates are saved as an ``.h5ad`` file plus a PNG scatter plot.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["run_demo", "demo_headless", "display_available"]
+
+
+def display_available() -> bool:
+    """Whether a window can be opened (X11/Wayland on Linux; always elsewhere)."""
+    if os.environ.get("QT_QPA_PLATFORM", "") in ("offscreen", "minimal"):
+        return False
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def run_demo(
+    headless: bool = False,
+    output_dir: str | os.PathLike[str] = "napari-tsne-demo",
+    *,
+    n_samples: int | None = None,
+    n_iter: int = 500,
+    early_exaggeration_iter: int = 250,
+    n_jobs: int | None = None,
+    random_state: int = 42,
+    block: bool = True,
+    quiet: bool = False,
+) -> int:
+    """Run the digits demo (see the module docstring); returns an exit status.
+
+    Headless, the results go into *output_dir* (created if needed):
+    ``digits_tsne.h5ad`` and ``digits_tsne.png``; 1 is returned (with a message on
+    stderr) if they cannot be written. With a window, napari runs until it is
+    closed (``block=True``). ``n_samples`` uses only the first digits (a quick look).
+    Use :func:`demo_headless` to get the coordinates back in Python.
+    """
+    if headless or not display_available():
+        if not headless and not quiet:
+            print("[napari-tsne] no display found: running the demo without a window.",
+                  flush=True)
+        try:
+            demo_headless(
+                output_dir, n_samples=n_samples, n_iter=n_iter,
+                early_exaggeration_iter=early_exaggeration_iter, n_jobs=n_jobs,
+                random_state=random_state, quiet=quiet,
+            )
+        except (OSError, ValueError, RuntimeError, ImportError) as err:
+            print(f"napari-tsne demo: error: {err}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+    _run_gui(n_samples=n_samples, n_iter=n_iter,
+             early_exaggeration_iter=early_exaggeration_iter, n_jobs=n_jobs,
+             random_state=random_state, block=block)
+    return 0
+
+
+# ------------------------------------------------------------------------ headless
+
+
+def demo_headless(
+    output_dir: str | os.PathLike[str] = "napari-tsne-demo",
+    *,
+    n_samples: int | None = None,
+    n_iter: int = 500,
+    early_exaggeration_iter: int = 250,
+    n_jobs: int | None = None,
+    random_state: int = 42,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """The demo without a window: prints progress, writes ``digits_tsne.h5ad`` and
+    ``digits_tsne.png`` into *output_dir* (created if needed) and returns a dict with
+    their paths (``h5ad``, ``png``), ``coordinates`` and ``kl_divergence``."""
+    import anndata
+    import pandas as pd
+
+    from ._sample_data import load_digits_arrays
+    from ._widget import LiveValues, TSNERun
+    from .io import write_embedding
+
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"[napari-tsne] {text}", flush=True)
+
+    output_dir = Path(output_dir).expanduser()
+    if output_dir.exists() and not output_dir.is_dir():
+        raise NotADirectoryError(f"{output_dir} is a file, not a folder.")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    images, labels = load_digits_arrays()
+    if n_samples is not None:
+        images, labels = images[:n_samples], labels[:n_samples]
+    X = images.reshape(len(images), -1).astype(np.float64)
+    say(f"t-SNE of {X.shape[0]} handwritten digits ({X.shape[1]} pixels each)")
+    params = dict(n_iter=int(n_iter), early_exaggeration_iter=int(early_exaggeration_iter),
+                  random_state=random_state, n_jobs=n_jobs)
+    run = TSNERun(X, params)
+    live = LiveValues(exaggeration=1.0, update_interval=10)
+    t0 = time.perf_counter()
+    last_print = -1
+    gen = run.steps(live, threading.Event())
+    result = None
+    while True:
+        try:
+            update = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if update.kind == "stage":
+            say(update.text)
+        elif update.iteration // 50 != last_print // 50 or update.done == update.total:
+            last_print = update.iteration
+            say(f"{update.phase}: iteration {update.iteration}/{update.total}, "
+                f"KL divergence {update.kl:.4f}")
+    if result is not None and result.error:
+        raise RuntimeError(result.error)
+    coords = np.array(run.emb.coordinates)
+    say(f"finished in {time.perf_counter() - t0:.1f} s, KL divergence "
+        f"{run.emb.kl_divergence:.4f}")
+
+    obs = pd.DataFrame({"label": pd.Categorical(labels.astype(str))},
+                       index=[f"digit_{i}" for i in range(len(labels))])
+    adata = anndata.AnnData(X=X.astype(np.float32), obs=obs)
+    h5ad = output_dir / "digits_tsne.h5ad"
+    if h5ad.is_file():  # a previous demo output: replace it
+        h5ad.unlink()
+    write_embedding(h5ad, coords, params=run.result_params(), adata=adata)
+    png = output_dir / "digits_tsne.png"
+    _scatter_png(png, coords, labels)
+    say(f"wrote {h5ad} and {png}")
+    return {"h5ad": h5ad, "png": png, "coordinates": coords,
+            "kl_divergence": float(run.emb.kl_divergence)}
+
+
+def _scatter_png(path: Path, coords: np.ndarray, labels: np.ndarray) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 6), dpi=120)
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab10"]
+    for lab in np.unique(labels):
+        m = labels == lab
+        ax.scatter(coords[m, 0], coords[m, 1], s=4, color=cmap(int(lab) % 10), label=str(lab))
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("t-SNE of the handwritten digits")
+    ax.legend(markerscale=3, fontsize=8, loc="upper right", title="digit")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+# ----------------------------------------------------------------------------- GUI
+
+
+def _run_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_state, block):
+    import napari
+
+    from ._widget import TSNEWidget
+
+    viewer = napari.Viewer(title="napari-tsne demo")
+    layers = viewer.open_sample("napari-tsne", "digits")
+    image = layers[0]
+    if n_samples is not None:
+        image.data = image.data[:n_samples]
+        feats = image.metadata.get("features")
+        if feats is not None:
+            image.metadata["features"] = feats.iloc[:n_samples]
+        image.metadata["labels"] = image.metadata["labels"][:n_samples]
+    image.visible = False  # the 8x8 images would sit under the map
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tsne", "t-SNE map")
+    if not isinstance(widget, TSNEWidget):  # pragma: no cover - manifest mismatch
+        widget = TSNEWidget(viewer)
+        viewer.window.add_dock_widget(widget, name="t-SNE map")
+    widget.source.value = image
+    widget.n_iter.value = int(n_iter)
+    widget.early_exaggeration_iter.value = int(early_exaggeration_iter)
+    widget.seed.value = int(random_state)
+    if n_jobs:
+        widget.n_jobs.value = int(n_jobs)
+    widget.run()
+    if block:
+        napari.run()
+    return viewer, widget
