@@ -33,16 +33,32 @@ def _fix_signs(V: np.ndarray) -> np.ndarray:
     return V * signs
 
 
+def _moderate(X):
+    """``X`` times a power of two (exact) if its magnitude would over- or underflow the
+    covariance ``X^T X``; the result is rescaled anyway, so nothing else changes."""
+    values = X.data if sp.issparse(X) else X
+    if values.size == 0:
+        return X
+    top = max(abs(float(values.max())), abs(float(values.min())))
+    if top == 0 or 2.0**-64 <= top <= 2.0**64:
+        return X
+    scale = 2.0 ** -np.frexp(top)[1]
+    return X.astype(np.float64) * scale
+
+
 def pca_init(X, n_components: int, random_state: np.random.Generator) -> np.ndarray:
     """Projection onto the top principal components (dense or sparse ``X``)."""
     n, d = X.shape
+    X = _moderate(X)
     if sp.issparse(X):
         X = sp.csr_matrix(X, dtype=np.float64)
         mu = np.asarray(X.mean(axis=0)).ravel()
+        # scipy may pass (k, 1) columns: flatten them so that ``mu * u.sum()`` cannot
+        # broadcast into a (d, d) matrix
         op = spla.LinearOperator(
             (n, d),
-            matvec=lambda v: X @ v - mu @ v,
-            rmatvec=lambda u: X.T @ u - mu * u.sum(),
+            matvec=lambda v: X @ np.ravel(v) - mu @ np.ravel(v),
+            rmatvec=lambda u: X.T @ np.ravel(u) - mu * np.sum(u),
             dtype=np.float64,
         )
         k = min(n_components, min(n, d) - 1)

@@ -32,6 +32,10 @@ class KNNGraph:
     method: str
     #: reference data (exact) or the pynndescent index (approximate); None if precomputed
     index: object | None = field(default=None, repr=False)
+    #: the index holds ``(X - offset) * scale`` (see :func:`search_transform`); queries
+    #: are mapped the same way and distances are reported in the data's own units
+    offset: np.ndarray | None = field(default=None, repr=False)
+    scale: float = 1.0
 
     @property
     def n_samples(self) -> int:
@@ -49,11 +53,13 @@ class KNNGraph:
                 "searched; pass their distances to the reference samples instead."
             )
         k = min(k, self.n_samples)
+        X_new = _apply_transform(X_new, self.offset, self.scale)
         if self.method == "exact":
             with numba_threads(n_jobs):
-                return exact_knn(self.index, k, self.metric, X_query=X_new)
-        idx, dist = self.index.query(X_new, k=k)
-        return idx.astype(np.int32), dist.astype(np.float32)
+                idx, dist = exact_knn(self.index, k, self.metric, X_query=X_new)
+        else:
+            idx, dist = self.index.query(X_new, k=k)
+        return idx.astype(np.int32), _unscale(dist, self.metric, self.scale)
 
 
 def compute_neighbors(
@@ -71,17 +77,99 @@ def compute_neighbors(
     k = int(min(n_neighbors, n - 1))
     if method == "auto":
         method = "exact" if n < EXACT_THRESHOLD else "pynndescent"
+    if method not in ("exact", "pynndescent", "approx", "nndescent"):
+        raise TSNEInputError(
+            f"Unknown neighbors method {method!r}; use 'auto', 'exact' or 'pynndescent'."
+        )
+    offset, scale = search_transform(X, metric)
+    Xs = _apply_transform(X, offset, scale)
     if method == "exact":
-        Xd = X.toarray() if sp.issparse(X) else X
+        Xd = Xs.toarray() if sp.issparse(Xs) else Xs
         Xd = np.ascontiguousarray(Xd, dtype=np.float32)
         with numba_threads(n_jobs):
             idx, dist = exact_knn(Xd, k, metric)
-        return KNNGraph(idx, dist, metric, "exact", Xd)
-    if method in ("pynndescent", "approx", "nndescent"):
-        return _pynndescent_knn(X, k, metric, random_state, n_jobs, verbose)
-    raise TSNEInputError(
-        f"Unknown neighbors method {method!r}; use 'auto', 'exact' or 'pynndescent'."
-    )
+        graph = KNNGraph(idx, dist, metric, "exact", Xd, offset, scale)
+    else:
+        graph = _pynndescent_knn(Xs, k, metric, random_state, n_jobs, verbose)
+        graph.offset, graph.scale = offset, scale
+    graph.distances = _unscale(graph.distances, metric, scale)
+    return graph
+
+
+#: the search runs in float32: data whose largest magnitude lies outside this range is
+#: first rescaled by a power of two (exact), so that squared differences neither
+#: overflow (|x| > ~1e19) nor underflow (|x| < ~1e-19)
+_SAFE_MAGNITUDE = (2.0**-32, 2.0**32)
+#: metrics for which a shift of the data changes no distance
+_SHIFT_INVARIANT = ("euclidean", "sqeuclidean", "manhattan", "chebyshev")
+
+
+def search_transform(X, metric: str) -> tuple[np.ndarray | None, float]:
+    """``(offset, scale)`` that make ``(X - offset) * scale`` safe to search in float32.
+
+    Dense data far from the origin compared with its spread (e.g. timestamps) is
+    centred first for shift-invariant metrics (in float32, ``1e8 + x`` keeps only
+    ``x`` to the nearest 8); data of extreme magnitude is scaled by a power of two.
+    Ordinary data gets ``(None, 1.0)``: nothing is changed.
+    """
+    offset = None
+    if sp.issparse(X):
+        values = X.data
+    else:
+        values = X
+        if metric in _SHIFT_INVARIANT and X.size:
+            mu = X.mean(axis=0, dtype=np.float64)
+            spread = float(np.max(np.maximum(X.max(axis=0) - mu, mu - X.min(axis=0))))
+            if float(np.abs(mu).max()) > 64.0 * spread:
+                offset = mu
+    if values.size == 0:
+        return offset, 1.0
+    if offset is None:
+        top = max(abs(float(values.max())), abs(float(values.min())))
+    else:
+        top = float(np.max(np.maximum(values.max(axis=0) - offset, offset - values.min(axis=0))))
+    scale = 1.0
+    if top > 0 and not _SAFE_MAGNITUDE[0] <= top <= _SAFE_MAGNITUDE[1]:
+        scale = float(2.0 ** -np.frexp(top)[1])
+    return offset, scale
+
+
+def _apply_transform(X, offset, scale):
+    if offset is None and scale == 1.0:
+        return X
+    if sp.issparse(X):
+        if offset is None:
+            return sp.csr_matrix(X, dtype=np.float64) * scale
+        X = X.toarray()
+    X = np.asarray(X, dtype=np.float64)
+    if offset is not None:
+        X = X - offset
+    return X * scale if scale != 1.0 else X
+
+
+def _unscale(dist, metric: str, scale: float) -> np.ndarray:
+    """Distances of the rescaled data back in the data's units (float32, finite)."""
+    if scale == 1.0 or metric in ("cosine", "correlation"):
+        return np.asarray(dist, dtype=np.float32)
+    power = 2 if metric == "sqeuclidean" else 1
+    dist = np.asarray(dist, dtype=np.float64)
+    top = float(dist.max()) if dist.size else 0.0
+    f32 = np.finfo(np.float32)
+    if top > 0:
+        log_top = np.log10(top) - power * np.log10(scale)  # may be out of float64's range
+        if log_top > np.log10(f32.max):
+            raise TSNEInputError(
+                f"The {metric} distances between samples reach 1e{log_top:.0f}, beyond the "
+                f"float32 range used for neighbour distances (up to {f32.max:.1e}). Divide "
+                f"the data by a constant first."
+            )
+        if log_top < np.log10(f32.tiny):
+            raise TSNEInputError(
+                f"The {metric} distances between samples are at most 1e{log_top:.0f}, below "
+                f"the float32 range used for neighbour distances (from {f32.tiny:.1e}). "
+                f"Multiply the data by a constant first."
+            )
+    return (dist / scale**power).astype(np.float32)
 
 
 def _pynndescent_knn(X, k, metric, random_state, n_jobs, verbose) -> KNNGraph:
@@ -127,6 +215,12 @@ def _drop_self(idx: np.ndarray, dist: np.ndarray, k: int):
     return out_i, out_d
 
 
+_TOO_LARGE_PRECOMPUTED = (
+    f"The precomputed distance matrix has values beyond {np.finfo(np.float32).max:.1e}, "
+    f"too large for float32; divide it by a constant first."
+)
+
+
 def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
     """kNN graph from a dense square distance matrix or a sparse kNN distance graph.
 
@@ -140,7 +234,11 @@ def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
     if sp.issparse(D):
         D = sp.csr_matrix(D)
         D.sort_indices()
-        idx, dist, counts = _csr_rows_without_diagonal(D.indptr, D.indices, D.data.astype(np.float32))
+        with np.errstate(over="ignore"):
+            data = D.data.astype(np.float32)
+        if not np.isfinite(data).all():
+            raise TSNEInputError(_TOO_LARGE_PRECOMPUTED)
+        idx, dist, counts = _csr_rows_without_diagonal(D.indptr, D.indices, data)
         min_count = int(counts.min())
         if min_count < 1:
             raise TSNEInputError(
@@ -157,7 +255,10 @@ def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
             )
             k = min_count
         return KNNGraph(idx[:, :k].copy(), dist[:, :k].copy(), "precomputed", "precomputed")
-    D = np.asarray(D, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        D = np.asarray(D, dtype=np.float32)
+    if not np.isfinite(D).all():
+        raise TSNEInputError(_TOO_LARGE_PRECOMPUTED)
     Dm = D.copy()
     np.fill_diagonal(Dm, np.inf)
     idx = np.argpartition(Dm, k - 1, axis=1)[:, :k] if k < n - 1 else np.argsort(Dm, axis=1)[:, :k]

@@ -55,6 +55,11 @@ def _step(Y, grad, update, gains, learning_rate, momentum, min_gain, max_step):
             u = momentum * update[i, c] - learning_rate * gains[i, c] * g
             update[i, c] = u
             norm2 += u * u
+        if not np.isfinite(norm2):  # the step itself overflowed (no clip): drop it too
+            bad[i] = 1
+            for c in range(d):
+                update[i, c] = 0.0
+            continue
         if max_step > 0 and norm2 > max_step * max_step:
             scale = max_step / np.sqrt(norm2)
             for c in range(d):
@@ -104,8 +109,8 @@ def gradient_descent(
                 return _final_kl(grad_fn, Y), it + 1, True
     if n_bad_total:
         warnings.warn(
-            f"The gradient was not finite for {n_bad_total} point-step(s); those steps were "
-            f"skipped. Lower the learning rate or the exaggeration.",
+            f"The gradient or the step was not finite for {n_bad_total} point-step(s); those "
+            f"steps were skipped. Lower the learning rate or the exaggeration.",
             RuntimeWarning,
             stacklevel=3,
         )

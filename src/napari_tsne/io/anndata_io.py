@@ -122,21 +122,29 @@ def _check_h5ad_file(path: Path) -> None:
             "even though it may be named like one. Check that you chose the right file "
             "(CSV, loom and Zarr data need a different reader)."
         )
-    try:
-        f = h5py.File(path, "r")
-    except Exception as err:
-        raise DataReadError(
+
+    def corrupted(err: BaseException) -> DataReadError:
+        return DataReadError(
             f"{path} could not be opened: it appears to be truncated or corrupted "
             "(for example an interrupted download or copy). Save or download it again. "
             f"({_short(err)})"
-        ) from err
+        )
+
+    try:
+        f = h5py.File(path, "r")
+    except Exception as err:
+        raise corrupted(err) from err
     with f:
-        encoding = _attr_str(f.attrs, "encoding-type")
+        try:  # damaged metadata fails here, with h5py's OSError/KeyError/...
+            encoding = _attr_str(f.attrs, "encoding-type")
+            has_sections = "obs" in f and "var" in f
+            keys = sorted(f.keys())
+        except Exception as err:
+            raise corrupted(err) from err
         if encoding == "anndata":
             return
-        if encoding is None and "obs" in f and "var" in f:
+        if encoding is None and has_sections:
             return  # files written by anndata < 0.8 carry no encoding attributes
-        keys = sorted(f.keys())
         found = ", ".join(repr(k) for k in keys[:10]) if keys else "nothing"
         if len(keys) > 10:
             found += ", ..."
