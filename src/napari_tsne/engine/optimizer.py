@@ -24,6 +24,8 @@ Callback = Callable[[int, float, np.ndarray], bool | None]
 class OptimizerState:
     update: np.ndarray
     gains: np.ndarray
+    #: steps applied so far (kept up to date even if a run is interrupted by an error)
+    iterations: int = 0
 
     @classmethod
     def fresh(cls, shape) -> OptimizerState:
@@ -98,6 +100,7 @@ def gradient_descent(
         n_bad_total += _step(
             Y, grad, state.update, state.gains, learning_rate, momentum, min_gain, max_step
         )
+        state.iterations += 1
         if recenter:
             Y -= Y.mean(axis=0)
         if report:
