@@ -38,6 +38,7 @@ class TSNEEmbedding:
         n_jobs: int | None = None,
         max_step_norm: float | None = 5.0,
         params: dict[str, Any] | None = None,
+        n_features_in: int | None = None,
     ):
         self.coordinates = np.ascontiguousarray(coordinates, dtype=np.float64)
         self.P = P
@@ -48,6 +49,8 @@ class TSNEEmbedding:
         self.n_jobs = n_jobs
         self.max_step_norm = max_step_norm
         self.params = dict(params or {})
+        #: number of features of the data the map was made from (checked by ``transform``)
+        self.n_features_in = None if n_features_in is None else int(n_features_in)
         self.state = OptimizerState.fresh(self.coordinates.shape)
         self.n_iter = 0
         self.kl_divergence = float("nan")
@@ -123,24 +126,98 @@ class TSNEEmbedding:
         if n_iter == 0:
             return self
         t0 = time.perf_counter()
-        with numba_threads(jobs):
-            kl, done, stopped = gradient_descent(
-                self.coordinates,
-                grad_fn,
-                int(n_iter),
-                self.state,
-                learning_rate=lr / 4.0,  # the gradient carries the factor 4; see docstring
-                momentum=float(momentum),
-                max_step_norm=step_clip,
-                callbacks=cbs,
-                callback_every=int(callback_every),
-                start_iter=self.n_iter,
-            )
-        self.timings["optimize"] = self.timings.get("optimize", 0.0) + time.perf_counter() - t0
-        self.n_iter += done
-        self.kl_divergence = kl
-        self.stopped = stopped
+        start = self.state.iterations
+        kl, stopped = float("nan"), False
+        try:
+            with numba_threads(jobs):
+                kl, _, stopped = gradient_descent(
+                    self.coordinates,
+                    grad_fn,
+                    int(n_iter),
+                    self.state,
+                    learning_rate=lr / 4.0,  # the gradient carries the factor 4; see docstring
+                    momentum=float(momentum),
+                    max_step_norm=step_clip,
+                    callbacks=cbs,
+                    callback_every=int(callback_every),
+                    start_iter=self.n_iter,
+                )
+        finally:
+            # an exception (Ctrl-C, a failing callback) still leaves a consistent record:
+            # the steps that were applied are counted; the KL is unknown (NaN)
+            dt = time.perf_counter() - t0
+            self.timings["optimize"] = self.timings.get("optimize", 0.0) + dt
+            self.n_iter += self.state.iterations - start
+            self.kl_divergence = kl
+            self.stopped = stopped
         return self
+
+    # ---------------------------------------------------------------- new samples
+    def transform(
+        self,
+        X_new=None,
+        *,
+        perplexity: float = 5.0,
+        k: int | None = None,
+        init: str | np.ndarray = "median",
+        n_iter: int = 250,
+        early_exaggeration: float = 4.0,
+        early_exaggeration_iter: int = 0,
+        exaggeration: float = 1.5,
+        learning_rate: float = 0.1,
+        momentum: float = 0.8,
+        max_grad_norm: float | None = 0.25,
+        max_step_norm: float | None = None,
+        negative_gradient_method: str | None = None,
+        callbacks: Callback | Sequence[Callback] | None = None,
+        callback_every: int = 50,
+        knn: tuple[np.ndarray, np.ndarray] | None = None,
+        n_jobs: int | None | str = "default",
+    ) -> np.ndarray:
+        """Place new samples into this map and return their ``(n_new, n_components)``
+        coordinates; the map itself (coordinates, P, optimiser state) is not changed.
+
+        Each new point gets Gaussian affinities (``perplexity``) to its ``k`` nearest
+        reference samples (default ``3 * perplexity``), starts at the ``init`` position
+        ("median", "weighted" or "nearest" of those neighbours' map positions, or an
+        array) and is optimised for ``early_exaggeration_iter + n_iter`` iterations
+        against the fixed map only (new points do not interact). ``learning_rate`` and
+        ``max_grad_norm`` (per-point gradient clip) are in openTSNE's units; the
+        defaults are openTSNE's. ``n_iter=0`` gives the initial placement only.
+
+        ``X_new`` must have the reference's features (for a map made from
+        ``metric="precomputed"``: the distances to the reference samples, shape
+        ``(n_new, n_ref)``). ``knn=(indices, distances)``, each ``(n_new, k)``, gives
+        the neighbours of the new samples among the reference samples instead of
+        searching them (``X_new`` may then be None). Callbacks get
+        ``(iteration, kl, new_coordinates)`` and may return True to stop early.
+        """
+        from .transform import TransformParams, transform_embedding
+
+        schedule = TransformParams(
+            perplexity=perplexity,
+            k=k,
+            init=init,
+            n_iter=n_iter,
+            early_exaggeration=early_exaggeration,
+            early_exaggeration_iter=early_exaggeration_iter,
+            exaggeration=exaggeration,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            max_grad_norm=max_grad_norm,
+            max_step_norm=max_step_norm,
+        )
+        Y, _ = transform_embedding(
+            self,
+            X_new,
+            schedule,
+            knn=knn,
+            negative_gradient_method=negative_gradient_method,
+            callbacks=_as_callbacks(callbacks),
+            callback_every=callback_every,
+            n_jobs=self.n_jobs if n_jobs == "default" else n_jobs,
+        )
+        return Y
 
     def _learning_rate(self, learning_rate, exaggeration) -> float:
         if isinstance(learning_rate, str):

@@ -73,6 +73,11 @@ class TSNE:
     random_state : int, numpy Generator or None
     n_jobs : int or None
         Threads for numba kernels (None or -1 = all cores).
+    subsample : int, float or None
+        Subsample-and-extend for large data: ``fit`` embeds this many samples (or this
+        fraction) with full t-SNE, places the rest into that map, and optimises all
+        points starting from that layout (see :mod:`napari_tsne.engine.subsample`).
+        None (default) embeds all samples directly.
     callbacks : callable or list of callables
         ``f(iteration, kl_divergence, coordinates)``; return True to stop the run.
     callback_every : int
@@ -106,6 +111,7 @@ class TSNE:
         early_momentum: float = 0.5,
         random_state: int | np.random.Generator | None = None,
         n_jobs: int | None = None,
+        subsample: int | float | None = None,
         callbacks=None,
         callback_every: int = 50,
         verbose: bool = False,
@@ -132,6 +138,7 @@ class TSNE:
         self.early_momentum = early_momentum
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.subsample = subsample
         self.callbacks = callbacks
         self.callback_every = callback_every
         self.verbose = verbose
@@ -164,7 +171,9 @@ class TSNE:
         for k in self._param_names():
             v = getattr(self, k)
             d = defaults.get(k)
-            same = v is d or (not isinstance(v, np.ndarray) and not isinstance(d, np.ndarray) and v == d)
+            same = v is d or (
+                not isinstance(v, np.ndarray) and not isinstance(d, np.ndarray) and v == d
+            )
             if not same:
                 changed.append(f"{k}={v!r}" if not isinstance(v, np.ndarray) else f"{k}=<array>")
         return f"TSNE({', '.join(changed)})"
@@ -187,8 +196,9 @@ class TSNE:
         metric = check_metric(self.metric)
         perplexity = check_perplexity(self.perplexity, n_samples)
         check_positive(self.early_exaggeration, "early_exaggeration")
-        check_positive(self.early_exaggeration_iter, "early_exaggeration_iter", integer=True,
-                       allow_zero=True)
+        check_positive(
+            self.early_exaggeration_iter, "early_exaggeration_iter", integer=True, allow_zero=True
+        )
         check_positive(self.n_iter, "n_iter", integer=True, allow_zero=True)
         check_positive(self.exaggeration, "exaggeration")
         check_positive(self.dof, "dof")
@@ -220,7 +230,7 @@ class TSNE:
             X_feat = None
         else:
             X_feat = check_data(X)
-        n = X.shape[0]
+        n = (X_feat if X_feat is not None else D).shape[0]
         p = self._validated_params(n)
         rng = np.random.default_rng(self.random_state)
         perps = np.atleast_1d(p["perplexity"])
@@ -232,19 +242,28 @@ class TSNE:
                 knn = neighbors_from_precomputed(D, k)
             else:
                 knn = compute_neighbors(
-                    X_feat, k, metric=p["metric"], method=self.neighbors,
-                    random_state=int(rng.integers(2**31 - 1)), n_jobs=self.n_jobs,
+                    X_feat,
+                    k,
+                    metric=p["metric"],
+                    method=self.neighbors,
+                    random_state=int(rng.integers(2**31 - 1)),
+                    n_jobs=self.n_jobs,
                     verbose=False,
                 )
         with log.stage("affinities"):
             method = "multiscale" if np.ndim(p["perplexity"]) > 0 else self.affinities
             P = affinities_from_knn(
-                knn.indices, knn.distances, method=method, perplexity=p["perplexity"],
+                knn.indices,
+                knn.distances,
+                method=method,
+                perplexity=p["perplexity"],
                 n_jobs=self.n_jobs,
             )
         with log.stage("initialisation"), numba_threads(self.n_jobs):
-            init = self.init if not isinstance(self.init, str) or X_feat is not None else (
-                "spectral" if self.init == "pca" else self.init
+            init = (
+                self.init
+                if not isinstance(self.init, str) or X_feat is not None
+                else ("spectral" if self.init == "pca" else self.init)
             )
             Y0 = initialize(init, X_feat, P, p["n_components"], rng)
         emb = TSNEEmbedding(
@@ -262,6 +281,7 @@ class TSNE:
             n_jobs=self.n_jobs,
             max_step_norm=self.max_step_norm,
             params=self.get_params(),
+            n_features_in=(X_feat if X_feat is not None else D).shape[1],
         )
         emb.timings.update(log.timings)
         return emb
@@ -274,35 +294,62 @@ class TSNE:
             cbs.append(_print_progress)
         with log.stage(f"early exaggeration ({self.early_exaggeration_iter} iterations)"):
             emb.optimize(
-                self.early_exaggeration_iter, exaggeration=self.early_exaggeration,
-                learning_rate=self.learning_rate, momentum=self.early_momentum,
-                callbacks=cbs, callback_every=self.callback_every,
+                self.early_exaggeration_iter,
+                exaggeration=self.early_exaggeration,
+                learning_rate=self.learning_rate,
+                momentum=self.early_momentum,
+                callbacks=cbs,
+                callback_every=self.callback_every,
             )
         if emb.stopped:
             return emb
         with log.stage(f"optimisation ({self.n_iter} iterations)"):
             emb.optimize(
-                self.n_iter, exaggeration=self.exaggeration, learning_rate=self.learning_rate,
-                momentum=self.momentum, callbacks=cbs, callback_every=self.callback_every,
+                self.n_iter,
+                exaggeration=self.exaggeration,
+                learning_rate=self.learning_rate,
+                momentum=self.momentum,
+                callbacks=cbs,
+                callback_every=self.callback_every,
             )
         emb.timings.update(log.timings)
         return emb
 
-    def fit_embedding(self, X) -> TSNEEmbedding:
-        """Run the whole pipeline and return the :class:`TSNEEmbedding`."""
+    def fit_embedding(self, X, *, stratify=None) -> TSNEEmbedding:
+        """Run the whole pipeline and return the :class:`TSNEEmbedding`.
+
+        With ``subsample`` set, runs subsample-and-extend; ``stratify`` (one label per
+        sample) then draws the sample proportionally from each label.
+        """
+        if self.subsample is not None:
+            from .subsample import fit_subsample_and_extend
+
+            return fit_subsample_and_extend(self, X, self.subsample, stratify=stratify)
+        if stratify is not None:
+            raise TSNEInputError("stratify is only used with subsample=...; set subsample too.")
         return self.run_phases(self.prepare(X))
 
-    def fit(self, X, y=None) -> TSNE:
-        emb = self.fit_embedding(X)
+    def fit(self, X, y=None, *, stratify=None) -> TSNE:
+        emb = self.fit_embedding(X, stratify=stratify)
         self.tsne_embedding_ = emb
         self.embedding_ = np.array(emb.coordinates)
         self.kl_divergence_ = emb.kl_divergence
         self.n_iter_ = emb.n_iter
-        self.n_features_in_ = X.shape[1]
+        self.n_features_in_ = emb.n_features_in
         return self
 
-    def fit_transform(self, X, y=None) -> np.ndarray:
-        return self.fit(X).embedding_
+    def fit_transform(self, X, y=None, *, stratify=None) -> np.ndarray:
+        return self.fit(X, stratify=stratify).embedding_
+
+    def transform(self, X, **kwargs) -> np.ndarray:
+        """Place new samples into the fitted map (see :meth:`TSNEEmbedding.transform`
+        for the keyword arguments); the fitted map is not changed."""
+        emb = getattr(self, "tsne_embedding_", None)
+        if emb is None:
+            raise TSNEInputError(
+                "This TSNE is not fitted yet; call fit(X) before transform(X_new)."
+            )
+        return emb.transform(X, **kwargs)
 
 
 def _callbacks(callbacks):
