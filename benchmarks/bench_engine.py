@@ -92,8 +92,9 @@ def run_opentsne(X, method, n_jobs, seed):
 
     t = openTSNE.TSNE(negative_gradient_method=method, n_jobs=n_jobs, random_state=seed)
     t0 = time.perf_counter()
-    aff = openTSNE.affinity.PerplexityBasedNN(X, perplexity=30, n_jobs=n_jobs,
-                                              random_state=seed, method="auto")
+    aff = openTSNE.affinity.PerplexityBasedNN(
+        X, perplexity=30, n_jobs=n_jobs, random_state=seed, method="auto"
+    )
     init = openTSNE.initialization.pca(X, random_state=seed)
     t1 = time.perf_counter()
     emb = t.fit(affinities=aff, initialization=init)
@@ -120,8 +121,9 @@ def main(argv=None):
     from napari_tsne import TSNE
 
     t0 = time.perf_counter()
-    TSNE(n_iter=2, early_exaggeration_iter=2, negative_gradient_method=args.method,
-         random_state=0).fit(np.random.default_rng(0).normal(size=(2000, 5)))
+    TSNE(
+        n_iter=2, early_exaggeration_iter=2, negative_gradient_method=args.method, random_state=0
+    ).fit(np.random.default_rng(0).normal(size=(2000, 5)))
     warm = time.perf_counter() - t0
     print(f"warm-up (numba compile or cache load): {warm:.1f} s", flush=True)
 
@@ -134,32 +136,51 @@ def main(argv=None):
             for r in range(args.repeats):
                 with PeakRSS() as mem:
                     Y, kl, t_aff, t_opt = runner(X, args.method, args.n_jobs, r)
-                res.append({
-                    "time": t_aff + t_opt, "t_aff": t_aff, "t_opt": t_opt, "kl": kl,
-                    "kl_common": common_kl(P_common, Y), "acc": knn_loo_accuracy(Y, y),
-                    "recall": knn_recall(X, Y), "mem_gb": mem.extra_gb,
-                })
-                print(f"{name} {tool} run {r}: " + ", ".join(
-                    f"{k}={v:.4g}" for k, v in res[-1].items()), flush=True)
+                res.append(
+                    {
+                        "time": t_aff + t_opt,
+                        "t_aff": t_aff,
+                        "t_opt": t_opt,
+                        "kl": kl,
+                        "kl_common": common_kl(P_common, Y),
+                        "acc": knn_loo_accuracy(Y, y),
+                        "recall": knn_recall(X, Y),
+                        "mem_gb": mem.extra_gb,
+                    }
+                )
+                print(
+                    f"{name} {tool} run {r}: "
+                    + ", ".join(f"{k}={v:.4g}" for k, v in res[-1].items()),
+                    flush=True,
+                )
             med = {k: float(np.median([x[k] for x in res])) for k in res[0]}
             rows.append({"dataset": name, "n": len(X), "tool": tool, **med})
 
-    print("\n| data | n | tool | wall s | kNN+P s | optimise s | KL (own P) | KL (common P) "
-          "| 10-NN acc | 10-NN recall | peak extra GB |")
+    print(
+        "\n| data | n | tool | wall s | kNN+P s | optimise s | KL (own P) | KL (common P) "
+        "| 10-NN acc | 10-NN recall | peak extra GB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['dataset']} | {r['n']} | {r['tool']} | {r['time']:.2f} | {r['t_aff']:.2f} "
-              f"| {r['t_opt']:.2f} | {r['kl']:.4f} | {r['kl_common']:.4f} | {r['acc']:.4f} "
-              f"| {r['recall']:.4f} | {r['mem_gb']:.2f} |")
+        print(
+            f"| {r['dataset']} | {r['n']} | {r['tool']} | {r['time']:.2f} | {r['t_aff']:.2f} "
+            f"| {r['t_opt']:.2f} | {r['kl']:.4f} | {r['kl_common']:.4f} | {r['acc']:.4f} "
+            f"| {r['recall']:.4f} | {r['mem_gb']:.2f} |"
+        )
     for name in args.datasets:
         ours = next(r for r in rows if r["dataset"] == name and r["tool"] == "napari-tsne")
         ref = next(r for r in rows if r["dataset"] == name and r["tool"] == "openTSNE")
-        print(f"{name}: time ratio napari-tsne/openTSNE = {ours['time'] / ref['time']:.2f}, "
-              f"KL(common P) ratio = {ours['kl_common'] / ref['kl_common']:.4f}, "
-              f"accuracy difference = {ours['acc'] - ref['acc']:+.4f}")
+        print(
+            f"{name}: time ratio napari-tsne/openTSNE = {ours['time'] / ref['time']:.2f}, "
+            f"KL(common P) ratio = {ours['kl_common'] / ref['kl_common']:.4f}, "
+            f"accuracy difference = {ours['acc'] - ref['acc']:+.4f}"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps({"warmup_s": warm, "rows": rows}, indent=1))
-    print(f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f} GB")
+    print(
+        f"peak RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f}"
+        " GB"
+    )
 
 
 if __name__ == "__main__":

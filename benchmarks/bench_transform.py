@@ -53,40 +53,68 @@ def warm_up(args):
     """Compile the numba kernels outside the timings (both code paths)."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 10)).astype(np.float32)
-    t = TSNE(n_iter=5, early_exaggeration_iter=5, neighbors=args.neighbors,
-             negative_gradient_method=args.method, n_jobs=args.n_jobs, random_state=0)
+    t = TSNE(
+        n_iter=5,
+        early_exaggeration_iter=5,
+        neighbors=args.neighbors,
+        negative_gradient_method=args.method,
+        n_jobs=args.n_jobs,
+        random_state=0,
+    )
     t.fit(X[:500])
     t.transform(X[500:], n_iter=2)
-    TSNE(n_iter=5, early_exaggeration_iter=5, subsample=300, n_jobs=args.n_jobs,
-         neighbors=args.neighbors, negative_gradient_method=args.method,
-         random_state=0).fit(X)
+    TSNE(
+        n_iter=5,
+        early_exaggeration_iter=5,
+        subsample=300,
+        n_jobs=args.n_jobs,
+        neighbors=args.neighbors,
+        negative_gradient_method=args.method,
+        random_state=0,
+    ).fit(X)
 
 
 def bench_transform(args, X, y, split, rows):
     tr = np.arange(split.n_train)[: args.n_train]
     te = split.n_train + np.arange(split.n_test)[: args.n_test]
     Z = pca(X[np.concatenate([tr, te])], 50, fit_rows=np.arange(len(tr)))
-    Ztr, Zte, ytr, yte = Z[: len(tr)], Z[len(tr):], y[tr], y[te]
+    Ztr, Zte, ytr, yte = Z[: len(tr)], Z[len(tr) :], y[tr], y[te]
     tkw = json.loads(args.transform_params) if args.transform_params else {}
 
     acc_pca = knn_transfer_accuracy(Ztr, ytr, Zte, yte)
     rows.append(("(a) PCA-50 space, no t-SNE (ceiling)", len(tr), len(te), "", "", acc_pca))
 
-    tsne = TSNE(neighbors=args.neighbors, negative_gradient_method=args.method,
-                n_jobs=args.n_jobs, random_state=args.seed)
+    tsne = TSNE(
+        neighbors=args.neighbors,
+        negative_gradient_method=args.method,
+        n_jobs=args.n_jobs,
+        random_state=args.seed,
+    )
     _, t_fit = timed(tsne.fit, Ztr)
     Yte, t_tr = timed(tsne.transform, Zte, **tkw)
     acc = knn_transfer_accuracy(tsne.embedding_, ytr, Yte, yte)
     rows.append(("(a) napari-tsne fit + transform", len(tr), len(te), t_fit, t_tr, acc))
     Y0, t_med = timed(tsne.transform, Zte, n_iter=0)
-    rows.append(("(a) napari-tsne median placement only", len(tr), len(te), "", t_med,
-                 knn_transfer_accuracy(tsne.embedding_, ytr, Y0, yte)))
+    rows.append(
+        (
+            "(a) napari-tsne median placement only",
+            len(tr),
+            len(te),
+            "",
+            t_med,
+            knn_transfer_accuracy(tsne.embedding_, ytr, Y0, yte),
+        )
+    )
 
     if not args.skip_opentsne:
         import openTSNE
 
-        ot = openTSNE.TSNE(neighbors=args.neighbors, negative_gradient_method=args.method,
-                           n_jobs=args.n_jobs, random_state=args.seed)
+        ot = openTSNE.TSNE(
+            neighbors=args.neighbors,
+            negative_gradient_method=args.method,
+            n_jobs=args.n_jobs,
+            random_state=args.seed,
+        )
         emb, t_fit = timed(ot.fit, Ztr)
         Y_ref = np.array(emb)  # transform re-centres the reference in place
         Yte, t_tr = timed(emb.transform, Zte)
@@ -101,16 +129,29 @@ def bench_subsample(args, X, y, rows):
     rng = np.random.default_rng(args.seed)
     idx = np.sort(rng.choice(len(X), n, replace=False)) if n < len(X) else np.arange(n)
     Z, yy = pca(X[idx], 50), y[idx]
-    common = dict(neighbors=args.neighbors, negative_gradient_method=args.method,
-                  n_jobs=args.n_jobs, random_state=args.seed)
+    common = dict(
+        neighbors=args.neighbors,
+        negative_gradient_method=args.method,
+        n_jobs=args.n_jobs,
+        random_state=args.seed,
+    )
     full, t_full = timed(TSNE(**common).fit, Z)
     rows.append(("(b) full t-SNE", n, "", t_full, "", knn_loo_accuracy(full.embedding_, yy)))
     sub, t_sub = timed(TSNE(subsample=args.sample_size, **common).fit, Z, stratify=None)
     phases = sub.tsne_embedding_.timings
-    detail = ", ".join(f"{k.split(': ')[1]} {v:.1f}s" for k, v in phases.items()
-                       if k.startswith("subsample: "))
-    rows.append((f"(b) subsample {args.sample_size} + extend ({detail})", n, "", t_sub, "",
-                 knn_loo_accuracy(sub.embedding_, yy)))
+    detail = ", ".join(
+        f"{k.split(': ')[1]} {v:.1f}s" for k, v in phases.items() if k.startswith("subsample: ")
+    )
+    rows.append(
+        (
+            f"(b) subsample {args.sample_size} + extend ({detail})",
+            n,
+            "",
+            t_sub,
+            "",
+            knn_loo_accuracy(sub.embedding_, yy),
+        )
+    )
 
 
 def main(argv=None):
@@ -121,13 +162,17 @@ def main(argv=None):
     p.add_argument("--sample-size", type=int, default=10_000, help="sample for part (b)")
     p.add_argument("--parts", default="a,b", help="'a', 'b' or 'a,b'")
     p.add_argument("--neighbors", default="pynndescent", choices=["pynndescent", "exact"])
-    p.add_argument("--method", default="fft", choices=["fft", "bh"],
-                   help="repulsion method, for both tools")
+    p.add_argument(
+        "--method", default="fft", choices=["fft", "bh"], help="repulsion method, for both tools"
+    )
     p.add_argument("--n-jobs", type=int, default=-1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--skip-opentsne", action="store_true")
-    p.add_argument("--transform-params", default="",
-                   help='JSON of TSNEEmbedding.transform keywords, e.g. \'{"n_iter": 500}\'')
+    p.add_argument(
+        "--transform-params",
+        default="",
+        help="JSON of TSNEEmbedding.transform keywords, e.g. '{\"n_iter\": 500}'",
+    )
     args = p.parse_args(argv)
 
     X, y, split = load_fashion_mnist()
@@ -142,8 +187,10 @@ def main(argv=None):
     def fmt(v, spec):
         return "" if v == "" else format(v, spec)
 
-    print(f"\nFashion-MNIST, PCA-50, neighbors={args.neighbors}, method={args.method}, "
-          f"n_jobs={args.n_jobs}\n")
+    print(
+        f"\nFashion-MNIST, PCA-50, neighbors={args.neighbors}, method={args.method}, "
+        f"n_jobs={args.n_jobs}\n"
+    )
     print("| run | n ref / all | n new | fit (s) | transform (s) | 10-NN accuracy |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, n1, n2, t1, t2, acc in rows:

@@ -80,7 +80,9 @@ def test_exact_gradient_matches_finite_differences(blobs, dof, d):
             Yp, Ym = Y.copy(), Y.copy()
             Yp[i, c] += eps
             Ym[i, c] -= eps
-            num[i, c] = (dense_kl(Yp, P.toarray(), dof) - dense_kl(Ym, P.toarray(), dof)) / (2 * eps)
+            num[i, c] = (dense_kl(Yp, P.toarray(), dof) - dense_kl(Ym, P.toarray(), dof)) / (
+                2 * eps
+            )
     np.testing.assert_allclose(grad, num, rtol=1e-4, atol=1e-7)
 
 
@@ -123,7 +125,9 @@ def test_pynndescent_neighbours_are_accurate():
     X = rng.normal(size=(600, 10)).astype(np.float32)
     exact = compute_neighbors(X, 10, method="exact")
     approx = compute_neighbors(X, 10, method="pynndescent", random_state=0)
-    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, approx.indices)])
+    recall = np.mean(
+        [len(set(a) & set(b)) / 10 for a, b in zip(exact.indices, approx.indices, strict=True)]
+    )
     assert recall > 0.95
     assert not (approx.indices == np.arange(600)[:, None]).any()
 
@@ -178,8 +182,9 @@ def test_callback_sees_progress_and_can_stop(digits):
         seen.append((iteration, kl, Y.shape))
         return iteration >= 30
 
-    tsne = TSNE(random_state=0, callbacks=cb, callback_every=10, n_iter=100,
-                early_exaggeration_iter=50)
+    tsne = TSNE(
+        random_state=0, callbacks=cb, callback_every=10, n_iter=100, early_exaggeration_iter=50
+    )
     tsne.fit(X)
     assert [s[0] for s in seen] == [10, 20, 30]
     assert all(np.isfinite(s[1]) and s[2] == (300, 2) for s in seen)
@@ -190,8 +195,9 @@ def test_callback_sees_progress_and_can_stop(digits):
 @pytest.mark.parametrize("init", ["pca", "spectral", "random"])
 def test_dimensions_and_inits(digits, n_components, init):
     X = digits[0][:200]
-    Y = TSNE(n_components, init=init, random_state=0, n_iter=50,
-             early_exaggeration_iter=50).fit_transform(X)
+    Y = TSNE(
+        n_components, init=init, random_state=0, n_iter=50, early_exaggeration_iter=50
+    ).fit_transform(X)
     assert Y.shape == (200, n_components) and np.isfinite(Y).all()
 
 
@@ -234,13 +240,18 @@ def test_multiscale_and_uniform_affinities(digits):
 
 def test_large_perplexity_is_lowered_with_warning(digits):
     with pytest.warns(UserWarning, match="too large"):
-        Y = TSNE(perplexity=100, random_state=0, n_iter=10,
-                 early_exaggeration_iter=10).fit_transform(digits[0][:50])
+        Y = TSNE(
+            perplexity=100, random_state=0, n_iter=10, early_exaggeration_iter=10
+        ).fit_transform(digits[0][:50])
     assert np.isfinite(Y).all()
 
 
 BAD_INPUTS = [
-    (np.array([[1.0, np.nan], [1, 2], [3, 4], [5, 6], [7, 8]]), {}, "NaN or infinite values in 1 row"),
+    (
+        np.array([[1.0, np.nan], [1, 2], [3, 4], [5, 6], [7, 8]]),
+        {},
+        "NaN or infinite values in 1 row",
+    ),
     (np.array([[1.0, np.inf]] * 3 + [[1, 2]] * 3), {}, "3 row"),
     (np.ones((3, 4)), {}, "at least 4"),
     (np.arange(10.0), {}, "2-D"),

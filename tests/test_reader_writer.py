@@ -34,8 +34,10 @@ from napari_tsne._writer import write_points  # noqa: E402
 def make_adata(n=30, with_map=None):
     rng = np.random.default_rng(0)
     X = sp.random(n, 12, density=0.3, format="csr", random_state=0, dtype=np.float32)
-    obs = pd.DataFrame({"cell_type": pd.Categorical(rng.choice(["a", "b"], n)),
-                        "score": rng.random(n)}, index=[f"c{i}" for i in range(n)])
+    obs = pd.DataFrame(
+        {"cell_type": pd.Categorical(rng.choice(["a", "b"], n)), "score": rng.random(n)},
+        index=[f"c{i}" for i in range(n)],
+    )
     ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=[f"g{i}" for i in range(12)]))
     ad.obsm["X_pca"] = rng.normal(size=(n, 5))
     ad.layers["raw"] = X.copy()
@@ -87,7 +89,7 @@ def test_reader_layer(tmp_path, key):
     ad = make_adata(with_map=key)
     path = tmp_path / "cells.h5ad"
     ad.write_h5ad(path)
-    (data, kwargs, kind), = napari_get_reader(str(path))(str(path))
+    ((data, kwargs, kind),) = napari_get_reader(str(path))(str(path))
     assert kind == "points"
     assert kwargs["name"] == "cells"
     meta = kwargs["metadata"]
@@ -105,7 +107,7 @@ def test_reader_placeholder_grid(tmp_path):
     ad = anndata.AnnData(X=np.ones((7, 3), dtype=np.float32))
     path = tmp_path / "plain.h5ad"
     ad.write_h5ad(path)
-    (data, kwargs, _), = read_h5ad_layers(str(path))
+    ((data, kwargs, _),) = read_h5ad_layers(str(path))
     np.testing.assert_array_equal(data, grid_layout(7))
     assert kwargs["metadata"]["shown_obsm"] is None
 
@@ -143,8 +145,13 @@ def test_writer_tsne_layer_updates_source_file(tmp_path):
     ad.write_h5ad(path)
     original = anndata.read_h5ad(path)
     coords = np.random.default_rng(2).normal(size=(30, 2))
-    meta = {"adata": original, "obsm_key": "X_tsne", "tsne_params": {"perplexity": 5.0},
-            "rows": None, "n_added": 0}
+    meta = {
+        "adata": original,
+        "obsm_key": "X_tsne",
+        "tsne_params": {"perplexity": 5.0},
+        "rows": None,
+        "n_added": 0,
+    }
     write_points(str(path), coords, {"metadata": meta, "features": None})
     back = anndata.read_h5ad(path)
     assert back.obsm["X_tsne"].tobytes() == coords.tobytes()
@@ -160,8 +167,11 @@ def test_writer_with_dropped_rows_fills_nan(tmp_path):
     rows = np.array([0, 1, 2, 4, 5, 6, 7, 8, 9])
     coords = np.arange(18, dtype=np.float64).reshape(9, 2)
     path = tmp_path / "dropped.h5ad"
-    write_points(str(path), coords, {"metadata": {"adata": ad, "rows": rows, "n_added": 0,
-                                                  "obsm_key": "X_tsne"}})
+    write_points(
+        str(path),
+        coords,
+        {"metadata": {"adata": ad, "rows": rows, "n_added": 0, "obsm_key": "X_tsne"}},
+    )
     back = anndata.read_h5ad(path)
     assert np.isnan(back.obsm["X_tsne"][3]).all()
     np.testing.assert_array_equal(back.obsm["X_tsne"][rows], coords)
@@ -171,7 +181,7 @@ def test_writer_reader_layer_writes_back_the_shown_key(tmp_path):
     ad = make_adata(with_map="X_umap")
     path = tmp_path / "cells.h5ad"
     ad.write_h5ad(path)
-    (data, kwargs, _), = read_h5ad_layers(str(path))
+    ((data, kwargs, _),) = read_h5ad_layers(str(path))
     out = tmp_path / "copy.h5ad"
     write_points(str(out), data, kwargs)
     back = anndata.read_h5ad(out)
@@ -191,7 +201,7 @@ def test_writer_errors(tmp_path):
 
 def test_digits_sample():
     pytest.importorskip("sklearn")
-    (data, kwargs, kind), = digits()
+    ((data, kwargs, kind),) = digits()
     assert kind == "image" and data.shape == (1797, 8, 8)
     feats = kwargs["metadata"]["features"]
     assert len(feats) == 1797 and set(feats["label"].astype(int)) == set(range(10))
@@ -199,7 +209,7 @@ def test_digits_sample():
 
 @pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST not installed")
 def test_fashion_mnist_sample():
-    (data, kwargs, kind), = fashion_mnist(n=500)
+    ((data, kwargs, kind),) = fashion_mnist(n=500)
     assert data.shape == (500, 28, 28) and data.dtype == np.uint8
     feats = kwargs["metadata"]["features"]
     assert "class" in feats and feats["class"].iloc[0] == "Ankle boot"
@@ -237,8 +247,14 @@ def test_image_source_flattens_samples():
 
 
 def test_features_source_numeric_columns_only():
-    feats = pd.DataFrame({"area": [1.0, 2, 3, 4], "index": [1, 2, 3, 4],
-                          "kind": ["a", "b", "a", "b"], "ecc": [0.1, 0.2, 0.3, 0.4]})
+    feats = pd.DataFrame(
+        {
+            "area": [1.0, 2, 3, 4],
+            "index": [1, 2, 3, 4],
+            "kind": ["a", "b", "a", "b"],
+            "ecc": [0.1, 0.2, 0.3, 0.4],
+        }
+    )
     src = source_from_layer(Points(np.zeros((4, 2)), feats))
     assert src.representation == FEATURES_REPRESENTATION
     assert src.extra["columns"] == ["area", "ecc"]
@@ -302,8 +318,7 @@ def test_headless_demo(tmp_path, capsys):
     pytest.importorskip("sklearn")
     from napari_tsne._demo import demo_headless, run_demo
 
-    out = demo_headless(tmp_path, n_samples=200, n_iter=20, early_exaggeration_iter=20,
-                        n_jobs=1)
+    out = demo_headless(tmp_path, n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1)
     assert out["h5ad"].is_file() and out["png"].is_file()
     assert out["png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     back = anndata.read_h5ad(out["h5ad"])
@@ -315,11 +330,20 @@ def test_headless_demo(tmp_path, capsys):
     # run_demo (what `napari-tsne demo --headless` calls) returns an exit status and
     # creates the output folder
     target = tmp_path / "new" / "folder"
-    assert run_demo(headless=True, output_dir=target, n_samples=60, n_iter=5,
-                    early_exaggeration_iter=5, n_jobs=1, quiet=True) == 0
+    assert (
+        run_demo(
+            headless=True,
+            output_dir=target,
+            n_samples=60,
+            n_iter=5,
+            early_exaggeration_iter=5,
+            n_jobs=1,
+            quiet=True,
+        )
+        == 0
+    )
     assert (target / "digits_tsne.h5ad").is_file() and (target / "digits_tsne.png").is_file()
     blocker = tmp_path / "a_file"
     blocker.write_text("x")
-    assert run_demo(headless=True, output_dir=blocker, n_samples=60, n_iter=5,
-                    quiet=True) == 1
+    assert run_demo(headless=True, output_dir=blocker, n_samples=60, n_iter=5, quiet=True) == 1
     assert "error" in capsys.readouterr().err

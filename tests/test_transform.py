@@ -35,9 +35,15 @@ def fitted(digits):
 def snapshot(emb):
     return (
         emb.coordinates.tobytes(),
-        emb.P.data.tobytes(), emb.P.indices.tobytes(), emb.P.indptr.tobytes(),
-        emb.state.update.tobytes(), emb.state.gains.tobytes(),
-        emb.n_iter, emb.kl_divergence, emb.knn.indices.tobytes(), emb.knn.distances.tobytes(),
+        emb.P.data.tobytes(),
+        emb.P.indices.tobytes(),
+        emb.P.indptr.tobytes(),
+        emb.state.update.tobytes(),
+        emb.state.gains.tobytes(),
+        emb.n_iter,
+        emb.kl_divergence,
+        emb.knn.indices.tobytes(),
+        emb.knn.distances.tobytes(),
         emb.knn.index.tobytes(),
     )
 
@@ -68,20 +74,21 @@ def test_reference_is_unchanged_byte_for_byte(fitted, digits):
     X, _ = digits
     emb = fitted.tsne_embedding_
     before = snapshot(emb)
-    fitted.transform(X[N_REF:N_REF + 50], n_iter=60, early_exaggeration_iter=20)
+    fitted.transform(X[N_REF : N_REF + 50], n_iter=60, early_exaggeration_iter=20)
     assert snapshot(emb) == before
     np.testing.assert_array_equal(fitted.embedding_, emb.coordinates)
 
 
 def test_transform_is_deterministic_and_points_do_not_interact(fitted, digits):
     X, _ = digits
-    batch = X[N_REF:N_REF + 40]
+    batch = X[N_REF : N_REF + 40]
     a = fitted.transform(batch, n_iter=80)
     b = fitted.transform(batch, n_iter=80)
     np.testing.assert_array_equal(a, b)
     # each new point is placed on its own: splitting the batch changes nothing
-    halves = np.vstack([fitted.transform(batch[:15], n_iter=80),
-                        fitted.transform(batch[15:], n_iter=80)])
+    halves = np.vstack(
+        [fitted.transform(batch[:15], n_iter=80), fitted.transform(batch[15:], n_iter=80)]
+    )
     np.testing.assert_allclose(halves, a, rtol=1e-10, atol=1e-12)
     one = fitted.transform(batch[:1], n_iter=80)  # a single sample is a valid batch
     np.testing.assert_allclose(one, a[:1], rtol=1e-10, atol=1e-12)
@@ -90,7 +97,7 @@ def test_transform_is_deterministic_and_points_do_not_interact(fitted, digits):
 def test_zero_iterations_give_the_median_of_the_neighbours(fitted, digits):
     X, _ = digits
     emb = fitted.tsne_embedding_
-    new = X[N_REF:N_REF + 20]
+    new = X[N_REF : N_REF + 20]
     idx, _ = exact_knn(emb.knn.index, 15, "euclidean", X_query=new)
     expected = np.median(emb.coordinates[idx], axis=1)
     np.testing.assert_allclose(fitted.transform(new, n_iter=0), expected, rtol=1e-12)
@@ -101,7 +108,7 @@ def test_zero_iterations_give_the_median_of_the_neighbours(fitted, digits):
 def test_precomputed_knn_gives_the_same_placement(fitted, digits):
     X, _ = digits
     emb = fitted.tsne_embedding_
-    new = X[N_REF:N_REF + 30]
+    new = X[N_REF : N_REF + 30]
     idx, dist = exact_knn(emb.knn.index, 15, "euclidean", X_query=new)
     a = fitted.transform(new, n_iter=50)
     b = emb.transform(None, knn=(idx, dist), n_iter=50)
@@ -130,14 +137,14 @@ def test_callbacks_see_new_points_and_can_stop(fitted, digits):
         seen.append((iteration, np.isfinite(kl), Y.shape))
         return iteration >= 20
 
-    fitted.transform(X[N_REF:N_REF + 25], n_iter=100, callbacks=cb, callback_every=10)
+    fitted.transform(X[N_REF : N_REF + 25], n_iter=100, callbacks=cb, callback_every=10)
     assert seen == [(10, True, (25, 2)), (20, True, (25, 2))]
 
 
 @pytest.mark.parametrize("method", ["bh", "fft"])
 def test_approximate_repulsion_places_points_like_exact(fitted, digits, method):
     X, y = digits
-    new, y_new = X[N_REF:N_REF + 300], y[N_REF:N_REF + 300]
+    new, y_new = X[N_REF : N_REF + 300], y[N_REF : N_REF + 300]
     exact = fitted.transform(new)
     Y_new = fitted.transform(new, negative_gradient_method=method)
     acc = transfer_accuracy(fitted.embedding_, y[:N_REF], Y_new, y_new)
@@ -153,14 +160,16 @@ def test_tabulated_reference_field_matches_exact_repulsion():
 
     rng = np.random.default_rng(0)
     Y_ref = np.vstack([rng.normal(size=(700, 2)) * 3 + c for c in ((0, 0), (25, 5))])
-    T = np.vstack([Y_ref[rng.choice(1400, 300)] + rng.normal(size=(300, 2)),
-                   [[400.0, 0.0], [-90.0, 80.0]]])  # the last two lie beyond the lattice
+    T = np.vstack(
+        [Y_ref[rng.choice(1400, 300)] + rng.normal(size=(300, 2)), [[400.0, 0.0], [-90.0, 80.0]]]
+    )  # the last two lie beyond the lattice
     for dof in (1.0, 0.6):
         F_ex, Z_ex = repulsion("exact", Y_ref, T, False, dof, RepulsionParams())
         F, Z = ReferenceField(Y_ref, dof, RepulsionParams())(T)
         np.testing.assert_allclose(Z, Z_ex, rtol=1e-2)
         rel = np.linalg.norm(F / Z[:, None] - F_ex / Z_ex[:, None], axis=1) / np.linalg.norm(
-            F_ex / Z_ex[:, None], axis=1)
+            F_ex / Z_ex[:, None], axis=1
+        )
         assert np.median(rel) < 1e-2 and rel.max() < 0.1
         np.testing.assert_allclose(F[-2:], F_ex[-2:], rtol=1e-10)
     # the fused placement gradient equals kl_gradient(per_point=True) up to the table
@@ -170,8 +179,7 @@ def test_tabulated_reference_field_matches_exact_repulsion():
     idx = np.argsort(((T[:, None] - Y_ref[None]) ** 2).sum(-1), axis=1)[:, :15]
     dist = np.sqrt(((T[:, None] - Y_ref[idx]) ** 2).sum(-1))
     P = new_point_affinities(idx.astype(np.int32), dist, 5.0, len(Y_ref))
-    g_ex, kl_ex = kl_gradient(T, P, method="exact", exaggeration=1.5, Y_ref=Y_ref,
-                              per_point=True)
+    g_ex, kl_ex = kl_gradient(T, P, method="exact", exaggeration=1.5, Y_ref=Y_ref, per_point=True)
     g, kl = ReferenceField(Y_ref, 1.0, RepulsionParams()).gradient(T, P, 1.5, None)
     assert abs(kl - kl_ex) < 1e-3 * abs(kl_ex)
     scale = np.linalg.norm(g_ex, axis=1)
@@ -183,10 +191,14 @@ def test_tabulated_reference_field_matches_exact_repulsion():
 
 def test_fft_placement_keeps_new_points_independent(fitted, digits):
     X, _ = digits
-    batch = X[N_REF:N_REF + 30]
+    batch = X[N_REF : N_REF + 30]
     a = fitted.transform(batch, n_iter=60, negative_gradient_method="fft")
-    b = np.vstack([fitted.transform(batch[:10], n_iter=60, negative_gradient_method="fft"),
-                   fitted.transform(batch[10:], n_iter=60, negative_gradient_method="fft")])
+    b = np.vstack(
+        [
+            fitted.transform(batch[:10], n_iter=60, negative_gradient_method="fft"),
+            fitted.transform(batch[10:], n_iter=60, negative_gradient_method="fft"),
+        ]
+    )
     np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
@@ -194,10 +206,10 @@ def test_bad_new_samples_raise_and_leave_reference_alone(fitted, digits):
     X, _ = digits
     emb = fitted.tsne_embedding_
     before = snapshot(emb)
-    nan_rows = X[N_REF:N_REF + 6].copy()
+    nan_rows = X[N_REF : N_REF + 6].copy()
     nan_rows[[1, 4], 3] = np.nan
     cases = [
-        (X[N_REF:N_REF + 5, :30], "features"),
+        (X[N_REF : N_REF + 5, :30], "features"),
         (nan_rows, r"NaN or infinite values in 2 row\(s\) \(rows 1, 4\)"),
         (np.empty((0, X.shape[1])), "empty"),
         (X[N_REF], "1-D"),
@@ -215,13 +227,13 @@ def test_bad_new_samples_raise_and_leave_reference_alone(fitted, digits):
         with pytest.raises(TSNEInputError, match=message):
             emb.transform(None, knn=knn)
     with pytest.raises(TSNEInputError, match="init"):
-        fitted.transform(X[N_REF:N_REF + 5], init="middle")
+        fitted.transform(X[N_REF : N_REF + 5], init="middle")
     with pytest.raises(TSNEInputError, match=r"expected \(5, 2\)"):
-        fitted.transform(X[N_REF:N_REF + 5], init=np.zeros((4, 2)))
+        fitted.transform(X[N_REF : N_REF + 5], init=np.zeros((4, 2)))
     with pytest.raises(TSNEInputError, match="finite"):
-        fitted.transform(X[N_REF:N_REF + 5], init=np.full((5, 2), np.nan))
+        fitted.transform(X[N_REF : N_REF + 5], init=np.full((5, 2), np.nan))
     with pytest.raises(TSNEInputError, match="learning_rate"):
-        fitted.transform(X[N_REF:N_REF + 5], learning_rate=-1)
+        fitted.transform(X[N_REF : N_REF + 5], learning_rate=-1)
     assert snapshot(emb) == before
 
 
@@ -238,9 +250,15 @@ def test_sample_indices_sizes_seeds_and_errors():
     assert not np.array_equal(a, sample_indices(100, 30, random_state=2))
     assert len(sample_indices(100, 0.25, random_state=0)) == 25
     assert len(sample_indices(100, 1.0, random_state=0)) == 100
-    for size, message in [(101, "larger"), (3, "at least"), (0.02, "at least"),
-                          (1.5, r"\(0, 1\]"), (0.0, r"\(0, 1\]"), ("10", "number"),
-                          (True, "number")]:
+    for size, message in [
+        (101, "larger"),
+        (3, "at least"),
+        (0.02, "at least"),
+        (1.5, r"\(0, 1\]"),
+        (0.0, r"\(0, 1\]"),
+        ("10", "number"),
+        (True, "number"),
+    ]:
         with pytest.raises(TSNEInputError, match=message):
             sample_indices(100, size, random_state=0)
     with pytest.raises(TSNEInputError, match="one label per sample"):
@@ -262,9 +280,8 @@ def test_stratified_sample_keeps_label_proportions():
 def test_extend_without_optimisation_is_the_neighbour_median(fitted, digits):
     X, _ = digits
     emb = fitted.tsne_embedding_
-    new = X[N_REF:N_REF + 10]
-    np.testing.assert_array_equal(extend(emb, new, optimize=False),
-                                  fitted.transform(new, n_iter=0))
+    new = X[N_REF : N_REF + 10]
+    np.testing.assert_array_equal(extend(emb, new, optimize=False), fitted.transform(new, n_iter=0))
 
 
 def test_combine_layout_restores_order_and_scale():
@@ -284,8 +301,9 @@ def loo_accuracy(Y, y, k=10):
 def test_subsample_and_extend_matches_full_run_accuracy(digits):
     X, y = digits
     X, y = X[:800], y[:800]
-    params = dict(random_state=0, negative_gradient_method="exact", n_iter=300,
-                  early_exaggeration_iter=150)
+    params = dict(
+        random_state=0, negative_gradient_method="exact", n_iter=300, early_exaggeration_iter=150
+    )
     full = TSNE(**params).fit_transform(X)
     phases, shapes = [], []
 
@@ -295,8 +313,14 @@ def test_subsample_and_extend_matches_full_run_accuracy(digits):
     def cb(iteration, kl, Y):
         shapes.append(Y.shape[0])
 
-    emb = fit_subsample_and_extend(TSNE(callback_every=100, **params), X, 250,
-                                   stratify=y, callbacks=cb, phase_callback=on_phase)
+    emb = fit_subsample_and_extend(
+        TSNE(callback_every=100, **params),
+        X,
+        250,
+        stratify=y,
+        callbacks=cb,
+        phase_callback=on_phase,
+    )
     assert [p[0] for p in phases] == list(PHASES)
     assert [p[1] for p in phases] == [250, 550, 800]
     assert {250, 550, 800} == set(shapes)
@@ -310,8 +334,13 @@ def test_subsample_and_extend_matches_full_run_accuracy(digits):
 def test_estimator_subsample_parameter(digits):
     X, y = digits
     X, y = X[:400], y[:400]
-    tsne = TSNE(subsample=0.5, random_state=0, n_iter=150, early_exaggeration_iter=100,
-                negative_gradient_method="exact")
+    tsne = TSNE(
+        subsample=0.5,
+        random_state=0,
+        n_iter=150,
+        early_exaggeration_iter=100,
+        negative_gradient_method="exact",
+    )
     assert tsne.get_params()["subsample"] == 0.5 and "subsample=0.5" in repr(tsne)
     Y = tsne.fit_transform(X, stratify=y)
     assert Y.shape == (400, 2) and loo_accuracy(Y, y) > 0.9
@@ -328,9 +357,7 @@ def test_stopping_in_the_sample_phase_still_returns_a_complete_map(digits):
         calls.append(Y.shape[0])
         return True
 
-    emb = fit_subsample_and_extend(
-        TSNE(random_state=0, callbacks=stop, callback_every=10), X, 100
-    )
+    emb = fit_subsample_and_extend(TSNE(random_state=0, callbacks=stop, callback_every=10), X, 100)
     assert emb.stopped and np.asarray(emb).shape == (400, 2) and calls == [100]
 
 

@@ -51,8 +51,9 @@ def add_digits(viewer, digits, start=0, stop=300, name="digits", shape=None):
     if shape is not None:
         imgs = imgs[:, : shape[0], : shape[1]]
     feats = pd.DataFrame({"label": pd.Categorical(labels[start:stop])})
-    return viewer.add_image(imgs, name=name,
-                            metadata={"features": feats, "labels": labels[start:stop]})
+    return viewer.add_image(
+        imgs, name=name, metadata={"features": feats, "labels": labels[start:stop]}
+    )
 
 
 def make_cells(n=150, seed=0) -> anndata.AnnData:
@@ -63,12 +64,15 @@ def make_cells(n=150, seed=0) -> anndata.AnnData:
     dense = np.clip(centers[lab] + rng.normal(size=(n, 20)), 0, None).astype(np.float32)
     X = sp.csr_matrix(dense)
     obs = pd.DataFrame(
-        {"cell_type": pd.Categorical(np.array(["T", "B", "NK"])[lab]),
-         "n_counts": dense.sum(1).astype(np.float64)},
+        {
+            "cell_type": pd.Categorical(np.array(["T", "B", "NK"])[lab]),
+            "n_counts": dense.sum(1).astype(np.float64),
+        },
         index=[f"cell{i}" for i in range(n)],
     )
-    var = pd.DataFrame({"highly_variable": rng.random(20) > 0.5},
-                       index=[f"gene{i}" for i in range(20)])
+    var = pd.DataFrame(
+        {"highly_variable": rng.random(20) > 0.5}, index=[f"gene{i}" for i in range(20)]
+    )
     ad = anndata.AnnData(X=X, obs=obs, var=var)
     ad.obsm["X_pca"] = (dense - dense.mean(0))[:, :10].astype(np.float32)
     ad.layers["counts"] = sp.csr_matrix(np.round(dense * 3))
@@ -80,8 +84,9 @@ def make_cells(n=150, seed=0) -> anndata.AnnData:
 def make_widget(viewer, **values) -> TSNEWidget:
     w = TSNEWidget(viewer, warmup=False)
     viewer.window.add_dock_widget(w, name="t-SNE")
-    settings = dict(n_jobs=1, perplexity=10.0, early_exaggeration_iter=20, n_iter=40,
-                    update_interval=5)
+    settings = dict(
+        n_jobs=1, perplexity=10.0, early_exaggeration_iter=20, n_iter=40, update_interval=5
+    )
     settings.update(values)
     for k, v in settings.items():
         getattr(w, k).value = v
@@ -111,9 +116,7 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     data_events = []
 
     def on_inserted(event):  # count data changes of the map layer from its creation on
-        event.value.events.data.connect(
-            lambda e: data_events.append((e.action, w.is_running))
-        )
+        event.value.events.data.connect(lambda e: data_events.append((e.action, w.is_running)))
 
     viewer.layers.events.inserted.connect(on_inserted)
     w.run()
@@ -202,9 +205,7 @@ def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     w.sample_size.value = 100
     sizes = []
     w.run()
-    w.worker.yielded.connect(
-        lambda u: sizes.append(len(u.coords)) if u.kind == "coords" else None
-    )
+    w.worker.yielded.connect(lambda u: sizes.append(len(u.coords)) if u.kind == "coords" else None)
     wait_done(qtbot, w)
     assert 100 in sizes and sizes[-1] == 300
     assert w.layer.data.shape == (300, 2)
@@ -410,8 +411,7 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(560, 400)  # small window: cheaper software-GL repaints
     image = add_digits(viewer, digits, 0, 400)
-    w = make_widget(viewer, early_exaggeration_iter=5, n_iter=5, update_interval=5,
-                    perplexity=30.0)
+    w = make_widget(viewer, early_exaggeration_iter=5, n_iter=5, update_interval=5, perplexity=30.0)
     w.source.value = image
     # a first short run creates and draws the map layer: creating a layer compiles its
     # GL shaders once (software GL here), which is napari's one-off cost, not the run's
@@ -440,8 +440,9 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
     th = threading.Thread(target=busy, args=(stop,), daemon=True)
     th.start()
     t_end = time.perf_counter() + 1.5
-    baseline, _, _ = _timer_gaps(qtbot, redraw, until=lambda: time.perf_counter() > t_end,
-                                 interval=w.min_draw_interval)
+    baseline, _, _ = _timer_gaps(
+        qtbot, redraw, until=lambda: time.perf_counter() > t_end, interval=w.min_draw_interval
+    )
     stop.set()
     th.join()
     layer.data = base
@@ -455,8 +456,10 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
     assert duration > 1.0, "the run should take long enough to measure"
     assert n_ticks > 10
     assert w.n_updates >= 3
-    print(f"responsiveness: longest gap {longest * 1000:.0f} ms during a {duration:.1f} s "
-          f"run ({n_ticks} ticks); plain redraws {baseline * 1000:.0f} ms")
+    print(
+        f"responsiveness: longest gap {longest * 1000:.0f} ms during a {duration:.1f} s "
+        f"run ({n_ticks} ticks); plain redraws {baseline * 1000:.0f} ms"
+    )
     assert longest < limit, (
         f"longest gap {longest * 1000:.0f} ms during the run; plain redraws: "
         f"{baseline * 1000:.0f} ms"
@@ -487,8 +490,9 @@ def test_bad_inputs(make_napari_viewer, qtbot, digits, tmp_path):
     assert len(viewer.layers) == n_layers and not w.is_running
 
     # no numeric features
-    pts = viewer.add_points(np.zeros((10, 2)), name="words",
-                            features=pd.DataFrame({"name": list("abcdefghij")}))
+    pts = viewer.add_points(
+        np.zeros((10, 2)), name="words", features=pd.DataFrame({"name": list("abcdefghij")})
+    )
     n_layers += 1
     w.source.value = pts
     w.run()
@@ -643,8 +647,9 @@ def test_demo_opens_napari_and_runs(qtbot):
 
     from napari_tsne._demo import _run_gui
 
-    viewer, w = _run_gui(n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1,
-                         random_state=0, block=False)
+    viewer, w = _run_gui(
+        n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0, block=False
+    )
     try:
         assert isinstance(w, TSNEWidget)
         assert w.is_running

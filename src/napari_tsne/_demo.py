@@ -51,21 +51,29 @@ def run_demo(
     """
     if headless or not display_available():
         if not headless and not quiet:
-            print("[napari-tsne] no display found: running the demo without a window.",
-                  flush=True)
+            print("[napari-tsne] no display found: running the demo without a window.", flush=True)
         try:
             demo_headless(
-                output_dir, n_samples=n_samples, n_iter=n_iter,
-                early_exaggeration_iter=early_exaggeration_iter, n_jobs=n_jobs,
-                random_state=random_state, quiet=quiet,
+                output_dir,
+                n_samples=n_samples,
+                n_iter=n_iter,
+                early_exaggeration_iter=early_exaggeration_iter,
+                n_jobs=n_jobs,
+                random_state=random_state,
+                quiet=quiet,
             )
         except (OSError, ValueError, RuntimeError, ImportError) as err:
             print(f"napari-tsne demo: error: {err}", file=sys.stderr, flush=True)
             return 1
         return 0
-    _run_gui(n_samples=n_samples, n_iter=n_iter,
-             early_exaggeration_iter=early_exaggeration_iter, n_jobs=n_jobs,
-             random_state=random_state, block=block)
+    _run_gui(
+        n_samples=n_samples,
+        n_iter=n_iter,
+        early_exaggeration_iter=early_exaggeration_iter,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        block=block,
+    )
     return 0
 
 
@@ -105,8 +113,12 @@ def demo_headless(
         images, labels = images[:n_samples], labels[:n_samples]
     X = images.reshape(len(images), -1).astype(np.float64)
     say(f"t-SNE of {X.shape[0]} handwritten digits ({X.shape[1]} pixels each)")
-    params = dict(n_iter=int(n_iter), early_exaggeration_iter=int(early_exaggeration_iter),
-                  random_state=random_state, n_jobs=n_jobs)
+    params = dict(
+        n_iter=int(n_iter),
+        early_exaggeration_iter=int(early_exaggeration_iter),
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
     run = TSNERun(X, params)
     live = LiveValues(exaggeration=1.0, update_interval=10)
     t0 = time.perf_counter()
@@ -123,16 +135,19 @@ def demo_headless(
             say(update.text)
         elif update.iteration // 50 != last_print // 50 or update.done == update.total:
             last_print = update.iteration
-            say(f"{update.phase}: iteration {update.iteration}/{update.total}, "
-                f"KL divergence {update.kl:.4f}")
+            say(
+                f"{update.phase}: iteration {update.iteration}/{update.total}, "
+                f"KL divergence {update.kl:.4f}"
+            )
     if result is not None and result.error:
         raise RuntimeError(result.error)
     coords = np.array(run.emb.coordinates)
-    say(f"finished in {time.perf_counter() - t0:.1f} s, KL divergence "
-        f"{run.emb.kl_divergence:.4f}")
+    say(f"finished in {time.perf_counter() - t0:.1f} s, KL divergence {run.emb.kl_divergence:.4f}")
 
-    obs = pd.DataFrame({"label": pd.Categorical(labels.astype(str))},
-                       index=[f"digit_{i}" for i in range(len(labels))])
+    obs = pd.DataFrame(
+        {"label": pd.Categorical(labels.astype(str))},
+        index=[f"digit_{i}" for i in range(len(labels))],
+    )
     adata = anndata.AnnData(X=X.astype(np.float32), obs=obs)
     h5ad = output_dir / "digits_tsne.h5ad"
     if h5ad.is_file():  # a previous demo output: replace it
@@ -141,8 +156,12 @@ def demo_headless(
     png = output_dir / "digits_tsne.png"
     _scatter_png(png, coords, labels)
     say(f"wrote {h5ad} and {png}")
-    return {"h5ad": h5ad, "png": png, "coordinates": coords,
-            "kl_divergence": float(run.emb.kl_divergence)}
+    return {
+        "h5ad": h5ad,
+        "png": png,
+        "coordinates": coords,
+        "kl_divergence": float(run.emb.kl_divergence),
+    }
 
 
 def _scatter_png(path: Path, coords: np.ndarray, labels: np.ndarray) -> None:

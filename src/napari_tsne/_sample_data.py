@@ -16,8 +16,16 @@ import pandas as pd
 
 FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 
@@ -26,9 +34,7 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     try:
         from sklearn.datasets import load_digits
     except ImportError as err:  # pragma: no cover - scikit-learn is a dev dependency
-        raise ImportError(
-            "The digits sample needs scikit-learn: pip install scikit-learn"
-        ) from err
+        raise ImportError("The digits sample needs scikit-learn: pip install scikit-learn") from err
     d = load_digits()
     return d.images.astype(np.float32), d.target.astype(np.int64)
 
@@ -36,9 +42,7 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 def _image_layer(images: np.ndarray, labels, names, layer_name: str, contrast):
     features = pd.DataFrame({"label": pd.Categorical(labels)})
     if names is not None:
-        features["class"] = pd.Categorical(
-            [names[i] for i in labels], categories=list(names)
-        )
+        features["class"] = pd.Categorical([names[i] for i in labels], categories=list(names))
     meta = {"features": features, "labels": np.asarray(labels)}
     kwargs = {
         "name": layer_name,
@@ -60,7 +64,7 @@ def _read_idx(path: Path) -> np.ndarray:
         raw = f.read()
     magic = int.from_bytes(raw[0:4], "big")
     ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     offset = 4 + 4 * ndim
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
 
@@ -88,6 +92,4 @@ def fashion_mnist_available() -> bool:
 def fashion_mnist(n: int = 3000):
     """napari sample: the first 3000 Fashion-MNIST images with class names."""
     images, labels = load_fashion_mnist(n)
-    return [
-        _image_layer(images, labels, FASHION_MNIST_CLASSES, "fashion-mnist", (0.0, 255.0))
-    ]
+    return [_image_layer(images, labels, FASHION_MNIST_CLASSES, "fashion-mnist", (0.0, 255.0))]

@@ -173,9 +173,7 @@ def usable_layers(layers, *, include_outputs: bool = False) -> list:
     cannot be used gives a message saying why (e.g. no numeric features) instead of
     the layer silently missing from the list.
     """
-    return [
-        layer for layer in layers if include_outputs or not is_tsne_output(layer)
-    ]
+    return [layer for layer in layers if include_outputs or not is_tsne_output(layer)]
 
 
 def _image_annotations(layer, n: int) -> pd.DataFrame:
@@ -334,9 +332,7 @@ def check_source(src: FeatureSource, *, drop_nonfinite: bool = False) -> Feature
     if d < 1:
         raise SourceError(f"{src.name!r} has no features: there is nothing to embed.")
     if n < MIN_SAMPLES:
-        raise SourceError(
-            f"{src.name!r} has {n} sample(s); t-SNE needs at least {MIN_SAMPLES}."
-        )
+        raise SourceError(f"{src.name!r} has {n} sample(s); t-SNE needs at least {MIN_SAMPLES}.")
     bad = count_nonfinite_rows(src.X)
     n_bad = int(bad.sum())
     if n_bad:
@@ -378,8 +374,10 @@ def colour_columns(features: pd.DataFrame) -> list[str]:
     out = []
     for c in features.columns:
         s = features[c]
-        if s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype) or (
-            pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)
+        if (
+            s.dtype == object
+            or isinstance(s.dtype, pd.CategoricalDtype)
+            or (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype))
         ):
             out.append(str(c))
     return out

@@ -71,8 +71,18 @@ ENGINE_LOCK = threading.RLock()
 NO_COLOUR = "(single colour)"
 DEFAULT_COLOUR = "#4f9bd9"
 #: annotation columns that are good defaults for colouring, best first
-_PREFERRED_COLOUR = ("label", "labels", "class", "cell_type", "celltype", "leiden", "louvain",
-                     "cluster", "clusters", "batch")
+_PREFERRED_COLOUR = (
+    "label",
+    "labels",
+    "class",
+    "cell_type",
+    "celltype",
+    "leiden",
+    "louvain",
+    "cluster",
+    "clusters",
+    "batch",
+)
 #: iterations of the early-exaggeration phase of the full map after subsample-and-extend
 FULL_EE_ITER = 125
 
@@ -154,8 +164,13 @@ def warm_up_kernels() -> None:
     X = rng.normal(size=(60, 5))
     with ENGINE_LOCK:
         for method in ("exact", "bh"):
-            tsne = TSNE(perplexity=5, n_iter=2, early_exaggeration_iter=2, random_state=0,
-                        negative_gradient_method=method)
+            tsne = TSNE(
+                perplexity=5,
+                n_iter=2,
+                early_exaggeration_iter=2,
+                random_state=0,
+                negative_gradient_method=method,
+            )
             emb = tsne.prepare(X)
             tsne.run_phases(emb)
             emb.transform(X[:3], n_iter=2)
@@ -193,10 +208,17 @@ class TSNERun:
         ee = int(self.tsne.early_exaggeration_iter)
         self.plan: list[Phase] = []
         if ee:
-            self.plan.append(Phase("early exaggeration", ee, float(self.tsne.early_exaggeration),
-                                   float(self.tsne.early_momentum)))
-        self.plan.append(Phase("optimisation", int(self.tsne.n_iter), None,
-                               float(self.tsne.momentum)))
+            self.plan.append(
+                Phase(
+                    "early exaggeration",
+                    ee,
+                    float(self.tsne.early_exaggeration),
+                    float(self.tsne.early_momentum),
+                )
+            )
+        self.plan.append(
+            Phase("optimisation", int(self.tsne.n_iter), None, float(self.tsne.momentum))
+        )
         self._done_in_run = 0
         self._total_in_run = 0
         #: sequence number of the latest coordinate update (read by the main thread to
@@ -248,8 +270,9 @@ class TSNERun:
             k = min(interval, phase.remaining)
             exg = phase.exaggeration if phase.exaggeration is not None else exg_live
             with ENGINE_LOCK:
-                self.emb.optimize(k, exaggeration=exg, learning_rate=self.learning_rate,
-                                  momentum=phase.momentum)
+                self.emb.optimize(
+                    k, exaggeration=exg, learning_rate=self.learning_rate, momentum=phase.momentum
+                )
             phase.remaining -= k
             self._done_in_run += k
             self.total_iterations += k
@@ -292,8 +315,12 @@ class TSNERun:
         rest = np.setdiff1d(np.arange(self.n), idx, assume_unique=True)
         yield Update("stage", f"placing the other {len(rest):,} samples into the sample map …")
         with ENGINE_LOCK:
-            Y_rest = extend(self.emb, self.X[rest],
-                            callbacks=[lambda it, kl, Y: stop.is_set()], callback_every=10)
+            Y_rest = extend(
+                self.emb,
+                self.X[rest],
+                callbacks=[lambda it, kl, Y: stop.is_set()],
+                callback_every=10,
+            )
         if stop.is_set():
             return
         init = combine_layout(self.n, idx, self.emb.coordinates, Y_rest)
@@ -306,10 +333,17 @@ class TSNERun:
         self.stage = "map"
         self.plan = []
         if ee:
-            self.plan.append(Phase("early exaggeration", ee, float(self.tsne.early_exaggeration),
-                                   float(self.tsne.early_momentum)))
-        self.plan.append(Phase("optimisation", int(self.tsne.n_iter), None,
-                               float(self.tsne.momentum)))
+            self.plan.append(
+                Phase(
+                    "early exaggeration",
+                    ee,
+                    float(self.tsne.early_exaggeration),
+                    float(self.tsne.early_momentum),
+                )
+            )
+        self.plan.append(
+            Phase("optimisation", int(self.tsne.n_iter), None, float(self.tsne.momentum))
+        )
         yield self._coords("all samples: initialisation")
         yield from self._optimise_plan(live, stop)
 
@@ -443,47 +477,78 @@ class TSNEWidget(Container):
         self._dispatching = False
 
         # ---------------------------------------------------------------- data
-        self.source = ComboBox(label="source", choices=self._source_choices, nullable=False,
-                               tooltip="A layer (image stack, layer with a features table, "
-                                       "opened .h5ad) or an AnnData file")
+        self.source = ComboBox(
+            label="source",
+            choices=self._source_choices,
+            nullable=False,
+            tooltip="A layer (image stack, layer with a features table, "
+            "opened .h5ad) or an AnnData file",
+        )
         self.file = FileEdit(label="AnnData file", mode="r", filter="*.h5ad", visible=False)
-        self.representation = ComboBox(label="representation",
-                                       choices=self._representation_choices,
-                                       tooltip="X, an obsm entry (e.g. X_pca) or a layers entry")
+        self.representation = ComboBox(
+            label="representation",
+            choices=self._representation_choices,
+            tooltip="X, an obsm entry (e.g. X_pca) or a layers entry",
+        )
         self.drop_nonfinite = CheckBox(text="drop rows with NaN/inf", value=False)
         self.source_info = Label(value="")
 
         # ------------------------------------------------------------ settings
-        self.perplexity = FloatSpinBox(label="perplexity", value=30.0, min=1.0, max=10_000.0,
-                                       step=5.0)
-        self.n_iter = SpinBox(label="iterations", value=500, min=0, max=100_000, step=50,
-                              tooltip="Iterations after early exaggeration (also what "
-                                      "Continue adds)")
-        self.early_exaggeration = FloatSpinBox(label="early exaggeration", value=12.0,
-                                               min=1.0, max=1000.0, step=1.0)
-        self.early_exaggeration_iter = SpinBox(label="early exaggeration length", value=250,
-                                               min=0, max=100_000, step=25)
-        self.exaggeration = FloatSpinBox(label="exaggeration", value=1.0, min=0.1, max=100.0,
-                                         step=0.5,
-                                         tooltip="Can be changed during a run; >1 separates "
-                                                 "clusters more")
-        self.auto_learning_rate = CheckBox(text="automatic learning rate", value=True,
-                                           tooltip="n / exaggeration (recommended)")
-        self.learning_rate = FloatSpinBox(label="learning rate", value=200.0, min=1.0,
-                                          max=1e7, step=50.0, enabled=False)
+        self.perplexity = FloatSpinBox(
+            label="perplexity", value=30.0, min=1.0, max=10_000.0, step=5.0
+        )
+        self.n_iter = SpinBox(
+            label="iterations",
+            value=500,
+            min=0,
+            max=100_000,
+            step=50,
+            tooltip="Iterations after early exaggeration (also what Continue adds)",
+        )
+        self.early_exaggeration = FloatSpinBox(
+            label="early exaggeration", value=12.0, min=1.0, max=1000.0, step=1.0
+        )
+        self.early_exaggeration_iter = SpinBox(
+            label="early exaggeration length", value=250, min=0, max=100_000, step=25
+        )
+        self.exaggeration = FloatSpinBox(
+            label="exaggeration",
+            value=1.0,
+            min=0.1,
+            max=100.0,
+            step=0.5,
+            tooltip="Can be changed during a run; >1 separates clusters more",
+        )
+        self.auto_learning_rate = CheckBox(
+            text="automatic learning rate", value=True, tooltip="n / exaggeration (recommended)"
+        )
+        self.learning_rate = FloatSpinBox(
+            label="learning rate", value=200.0, min=1.0, max=1e7, step=50.0, enabled=False
+        )
         self.metric = ComboBox(label="metric", choices=list(METRICS), value="euclidean")
-        self.init = ComboBox(label="initialisation", choices=["pca", "spectral", "random"],
-                             value="pca")
+        self.init = ComboBox(
+            label="initialisation", choices=["pca", "spectral", "random"], value="pca"
+        )
         self.seed = SpinBox(label="random seed", value=42, min=0, max=2**31 - 1)
-        self.n_jobs = SpinBox(label="threads (0 = all)", value=0, min=0,
-                              max=max(1, os.cpu_count() or 1))
-        self.update_interval = SpinBox(label="live update every", value=10, min=1, max=1000,
-                                       tooltip="Iterations between updates of the map")
-        self.subsample = CheckBox(text="subsample and extend, sample size", value=False,
-                                  tooltip="For large data: map a random sample, place the "
-                                          "other samples into it, then optimise all")
-        self.sample_size = SpinBox(label="sample size", value=5000, min=10, max=100_000_000,
-                                   step=1000, enabled=False)
+        self.n_jobs = SpinBox(
+            label="threads (0 = all)", value=0, min=0, max=max(1, os.cpu_count() or 1)
+        )
+        self.update_interval = SpinBox(
+            label="live update every",
+            value=10,
+            min=1,
+            max=1000,
+            tooltip="Iterations between updates of the map",
+        )
+        self.subsample = CheckBox(
+            text="subsample and extend, sample size",
+            value=False,
+            tooltip="For large data: map a random sample, place the "
+            "other samples into it, then optimise all",
+        )
+        self.sample_size = SpinBox(
+            label="sample size", value=5000, min=10, max=100_000_000, step=1000, enabled=False
+        )
 
         # --------------------------------------------------------------- run
         self.run_button = PushButton(text="Run")
@@ -493,12 +558,13 @@ class TSNEWidget(Container):
         self.colour_by = ComboBox(label="colour by", choices=self._colour_choices)
 
         # ------------------------------------------------------- add samples
-        self.add_source = ComboBox(label="new samples", choices=self._add_source_choices,
-                                   nullable=False)
-        self.add_file = FileEdit(label="AnnData file", mode="r", filter="*.h5ad",
-                                 visible=False)
-        self.add_representation = ComboBox(label="representation",
-                                           choices=self._add_representation_choices)
+        self.add_source = ComboBox(
+            label="new samples", choices=self._add_source_choices, nullable=False
+        )
+        self.add_file = FileEdit(label="AnnData file", mode="r", filter="*.h5ad", visible=False)
+        self.add_representation = ComboBox(
+            label="representation", choices=self._add_representation_choices
+        )
         self.batch_name = LineEdit(label="batch name", value="new")
         self.add_button = PushButton(text="Add samples", enabled=False)
 
@@ -512,8 +578,7 @@ class TSNEWidget(Container):
 
         for lab in (self.message, self.source_info, self.status):
             lab.native.setWordWrap(True)
-            lab.native.setSizePolicy(QSizePolicy.Policy.Expanding,
-                                     QSizePolicy.Policy.Preferred)
+            lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.show_advanced = CheckBox(text="show advanced settings", value=False)
 
         def box(widgets, **kw):
@@ -521,12 +586,19 @@ class TSNEWidget(Container):
             c.margins = (0, 0, 0, 0)
             return c
 
-        self._advanced = box([self.auto_learning_rate,
-                              box([self.learning_rate, self.metric, self.init, self.seed,
-                                   self.n_jobs])], labels=False)
+        self._advanced = box(
+            [
+                self.auto_learning_rate,
+                box([self.learning_rate, self.metric, self.init, self.seed, self.n_jobs]),
+            ],
+            labels=False,
+        )
         self._advanced.visible = False
-        buttons = box([self.run_button, self.stop_button, self.continue_button],
-                      layout="horizontal", labels=False)
+        buttons = box(
+            [self.run_button, self.stop_button, self.continue_button],
+            layout="horizontal",
+            labels=False,
+        )
         self.extend(
             [
                 _header("Data"),
@@ -534,8 +606,16 @@ class TSNEWidget(Container):
                 self.drop_nonfinite,
                 self.source_info,
                 _header("t-SNE"),
-                box([self.perplexity, self.n_iter, self.early_exaggeration,
-                     self.early_exaggeration_iter, self.exaggeration, self.update_interval]),
+                box(
+                    [
+                        self.perplexity,
+                        self.n_iter,
+                        self.early_exaggeration,
+                        self.early_exaggeration_iter,
+                        self.exaggeration,
+                        self.update_interval,
+                    ]
+                ),
                 self.show_advanced,
                 self._advanced,
                 box([self.subsample, self.sample_size], layout="horizontal", labels=False),
@@ -543,8 +623,7 @@ class TSNEWidget(Container):
                 self.status,
                 box([self.colour_by]),
                 _header("Add samples"),
-                box([self.add_source, self.add_file, self.add_representation,
-                     self.batch_name]),
+                box([self.add_source, self.add_file, self.add_representation, self.batch_name]),
                 self.add_button,
                 _header("Export"),
                 box([self.export_path, self.export_key]),
@@ -555,19 +634,45 @@ class TSNEWidget(Container):
         # long choices (layer names, representations) must not widen the dock
         from qtpy.QtWidgets import QComboBox
 
-        for combo in (self.source, self.representation, self.metric, self.init,
-                      self.colour_by, self.add_source, self.add_representation):
+        for combo in (
+            self.source,
+            self.representation,
+            self.metric,
+            self.init,
+            self.colour_by,
+            self.add_source,
+            self.add_representation,
+        ):
             combo.native.setSizeAdjustPolicy(
                 QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
             )
             combo.native.setMinimumContentsLength(8)
         self._locked_while_running = [
-            self.source, self.file, self.representation, self.drop_nonfinite, self.perplexity,
-            self.n_iter, self.early_exaggeration, self.early_exaggeration_iter,
-            self.auto_learning_rate, self.learning_rate, self.metric, self.init, self.seed,
-            self.n_jobs, self.subsample, self.sample_size, self.run_button,
-            self.continue_button, self.add_source, self.add_file, self.add_representation,
-            self.batch_name, self.add_button, self.export_path, self.export_key,
+            self.source,
+            self.file,
+            self.representation,
+            self.drop_nonfinite,
+            self.perplexity,
+            self.n_iter,
+            self.early_exaggeration,
+            self.early_exaggeration_iter,
+            self.auto_learning_rate,
+            self.learning_rate,
+            self.metric,
+            self.init,
+            self.seed,
+            self.n_jobs,
+            self.subsample,
+            self.sample_size,
+            self.run_button,
+            self.continue_button,
+            self.add_source,
+            self.add_file,
+            self.add_representation,
+            self.batch_name,
+            self.add_button,
+            self.export_path,
+            self.export_key,
             self.export_button,
         ]
 
@@ -596,13 +701,16 @@ class TSNEWidget(Container):
         layers_events.reordered.connect(self._on_layers_changed)
         self.native.destroyed.connect(self._on_destroyed)
 
-        self._live.set(exaggeration=float(self.exaggeration.value),
-                       update_interval=int(self.update_interval.value))
+        self._live.set(
+            exaggeration=float(self.exaggeration.value),
+            update_interval=int(self.update_interval.value),
+        )
         self._on_source_changed()
         self._on_add_source_changed()
         if warmup and kernels_need_compiling():
-            self.warmup_thread = threading.Thread(target=self._warm_up, daemon=True,
-                                                  name="napari-tsne warm-up")
+            self.warmup_thread = threading.Thread(
+                target=self._warm_up, daemon=True, name="napari-tsne warm-up"
+            )
             self.warmup_thread.start()
 
     # ================================================================ state
@@ -709,8 +817,7 @@ class TSNEWidget(Container):
         return self._representations_of(self.source.value, self.file.value, self._file_cache)
 
     def _add_representation_choices(self, widget=None):
-        return self._representations_of(self.add_source.value, self.add_file.value,
-                                        self._add_cache)
+        return self._representations_of(self.add_source.value, self.add_file.value, self._add_cache)
 
     def _colour_choices(self, widget=None):
         cols = []
@@ -783,9 +890,11 @@ class TSNEWidget(Container):
         self._closed = True
         self._stop_event.set()
         events = self._viewer.layers.events
-        for emitter, slot in ((events.inserted, self._on_layers_changed),
-                              (events.removed, self._on_layer_removed),
-                              (events.reordered, self._on_layers_changed)):
+        for emitter, slot in (
+            (events.inserted, self._on_layers_changed),
+            (events.removed, self._on_layer_removed),
+            (events.reordered, self._on_layers_changed),
+        ):
             try:
                 emitter.disconnect(slot)
             except Exception:  # pragma: no cover - already disconnected
@@ -829,8 +938,9 @@ class TSNEWidget(Container):
 
     def _update_source_info(self, *args):
         try:
-            src = self._build_source(self.source.value, self.file.value,
-                                     self.representation.value, self._file_cache)
+            src = self._build_source(
+                self.source.value, self.file.value, self.representation.value, self._file_cache
+            )
         except SourceError as err:
             self.source_info.value = f"<span style='color:#e8553e'>{err}</span>"
             return
@@ -840,9 +950,11 @@ class TSNEWidget(Container):
         text = src.describe()
         n_bad = int(count_nonfinite_rows(src.X).sum())
         if n_bad:
-            text += (f"; {n_bad:,} rows with NaN/inf"
-                     + (" will be dropped" if self.drop_nonfinite.value else
-                        " (tick 'drop rows with NaN/inf')"))
+            text += f"; {n_bad:,} rows with NaN/inf" + (
+                " will be dropped"
+                if self.drop_nonfinite.value
+                else " (tick 'drop rows with NaN/inf')"
+            )
         self.source_info.value = text
 
     def _sync_enabled(self, *args):
@@ -852,8 +964,9 @@ class TSNEWidget(Container):
         if not running:
             self.learning_rate.enabled = not self.auto_learning_rate.value
             self.sample_size.enabled = bool(self.subsample.value)
-            has_map = self._layer is not None and self._run is not None \
-                and self._run.emb is not None
+            has_map = (
+                self._layer is not None and self._run is not None and self._run.emb is not None
+            )
             self.continue_button.enabled = has_map and self._n_added == 0
             self.add_button.enabled = has_map
             self.export_button.enabled = self._layer is not None
@@ -868,8 +981,12 @@ class TSNEWidget(Container):
             if path is None:
                 return None
             adata = self._cached_file(file_value, cache, quiet=False)
-            return source_from_anndata(adata, representation or "X", name=Path(path).stem,
-                                       path=str(Path(path).expanduser().resolve()))
+            return source_from_anndata(
+                adata,
+                representation or "X",
+                name=Path(path).stem,
+                path=str(Path(path).expanduser().resolve()),
+            )
         if choice not in self._viewer.layers:
             raise SourceError("The chosen layer is no longer in the viewer.")
         if layer_adata(choice) is not None:
@@ -877,8 +994,7 @@ class TSNEWidget(Container):
         return source_from_layer(choice, representation)
 
     def _checked_source(self, choice, file_value, representation, cache) -> FeatureSource:
-        if isinstance(choice, str) and choice == ANNDATA_FILE and \
-                self._path_of(file_value) is None:
+        if isinstance(choice, str) and choice == ANNDATA_FILE and self._path_of(file_value) is None:
             raise SourceError("Choose an AnnData (.h5ad) file first.")
         src = self._build_source(choice, file_value, representation, cache)
         if src is None:
@@ -911,8 +1027,9 @@ class TSNEWidget(Container):
             self._info("Samples are being added; wait until that has finished.")
             return
         try:
-            src = self._checked_source(self.source.value, self.file.value,
-                                       self.representation.value, self._file_cache)
+            src = self._checked_source(
+                self.source.value, self.file.value, self.representation.value, self._file_cache
+            )
         except SourceError as err:
             self._error(str(err))
             return
@@ -953,8 +1070,10 @@ class TSNEWidget(Container):
             self._error("Nothing to continue: press Run to make a map first.")
             return
         if self._n_added:
-            self._error("Continue is not available after adding samples (the added samples "
-                        "are placed into a fixed map). Press Run to make a new map.")
+            self._error(
+                "Continue is not available after adding samples (the added samples "
+                "are placed into a fixed map). Press Run to make a new map."
+            )
             return
         self._run.more(int(self.n_iter.value))
         self._info("Continuing the map.")
@@ -964,8 +1083,10 @@ class TSNEWidget(Container):
         self._stop_event = threading.Event()
         self._cancelled = False
         self._pending_coords = None
-        self._live.set(exaggeration=float(self.exaggeration.value),
-                       update_interval=int(self.update_interval.value))
+        self._live.set(
+            exaggeration=float(self.exaggeration.value),
+            update_interval=int(self.update_interval.value),
+        )
         worker = _run_worker(run, self._live, self._stop_event)
         self._worker = worker
         worker.yielded.connect(lambda u: self._dispatch(self._on_yielded, u))
@@ -1088,15 +1209,20 @@ class TSNEWidget(Container):
         coords = update.coords
         rows = update.rows
         new_rows = (rows is None) != (self._shown_rows is None) or (
-            rows is not None and (len(rows) != len(self._shown_rows)
-                                  or not np.array_equal(rows, self._shown_rows))
+            rows is not None
+            and (len(rows) != len(self._shown_rows) or not np.array_equal(rows, self._shown_rows))
         )
         meta_rows = self._original_rows(rows)
         if self._layer is None or self._layer not in self._viewer.layers:
             feats = self._features_for(rows)
             self._layer = self._viewer.add_points(
-                coords, name=f"t-SNE {src.name}", features=feats, size=point_size(coords),
-                border_width=0, face_color=DEFAULT_COLOUR, metadata={},
+                coords,
+                name=f"t-SNE {src.name}",
+                features=feats,
+                size=point_size(coords),
+                border_width=0,
+                face_color=DEFAULT_COLOUR,
+                metadata={},
             )
             self._shown_rows = rows
             self._reset_colour_choices()
@@ -1190,8 +1316,11 @@ class TSNEWidget(Container):
                 if pd.api.types.is_float_dtype(s.dtype) and s.nunique() > 16:
                     layer.face_colormap = "viridis"
                 else:
-                    n_cat = len(s.cat.categories) if isinstance(s.dtype, pd.CategoricalDtype) \
+                    n_cat = (
+                        len(s.cat.categories)
+                        if isinstance(s.dtype, pd.CategoricalDtype)
                         else s.nunique()
+                    )
                     layer.face_color_cycle = categorical_palette(n_cat)
                 with warnings.catch_warnings():
                     # napari notes that few integer values look categorical: intended
@@ -1211,16 +1340,17 @@ class TSNEWidget(Container):
             self.status.value = "failed"
             return
         if self._layer is not None and self._alive():
-            self._layer.metadata.update(self._layer_metadata(self._original_rows(
-                self._shown_rows)))
+            self._layer.metadata.update(self._layer_metadata(self._original_rows(self._shown_rows)))
             if self._source.adata is not None:
                 self._fill_memory_adata()
-        if self._source is not None and self._source.path and \
-                self._path_of(self.export_path.value) is None:
+        if (
+            self._source is not None
+            and self._source.path
+            and self._path_of(self.export_path.value) is None
+        ):
             self.export_path.value = self._source.path
         emb = self._run.emb if self._run is not None else None
-        kl = "" if emb is None or math.isnan(emb.kl_divergence) else \
-            f", KL {emb.kl_divergence:.3f}"
+        kl = "" if emb is None or math.isnan(emb.kl_divergence) else f", KL {emb.kl_divergence:.3f}"
         if self.message.value.startswith(("Running t-SNE", "Continuing")):
             self.message.value = ""
         if result.stopped:
@@ -1266,8 +1396,12 @@ class TSNEWidget(Container):
             self._error("Make a map first (Run), then add samples to it.")
             return
         try:
-            new = self._checked_source(self.add_source.value, self.add_file.value,
-                                       self.add_representation.value, self._add_cache)
+            new = self._checked_source(
+                self.add_source.value,
+                self.add_file.value,
+                self.add_representation.value,
+                self._add_cache,
+            )
         except SourceError as err:
             self._error(str(err))
             return
@@ -1314,7 +1448,9 @@ class TSNEWidget(Container):
         new_feats = points_features(new.annotations)
         new_feats["batch"] = batch
         was_categorical = {
-            c for df in (old_feats, new_feats) for c in df.columns
+            c
+            for df in (old_feats, new_feats)
+            for c in df.columns
             if isinstance(df[c].dtype, pd.CategoricalDtype) or df[c].dtype == object
         }
         feats = pd.concat([old_feats, new_feats], ignore_index=True)
@@ -1365,8 +1501,13 @@ class TSNEWidget(Container):
         meta = dict(self._layer.metadata)
         meta["obsm_key"] = key
         try:
-            written = export_map(target, np.asarray(self._layer.data), metadata=meta,
-                                 features=self._layer.features, key=key)
+            written = export_map(
+                target,
+                np.asarray(self._layer.data),
+                metadata=meta,
+                features=self._layer.features,
+                key=key,
+            )
         except (DataWriteError, OSError, ValueError, TypeError) as err:
             self._error(str(err))
             return None

@@ -75,9 +75,7 @@ def _check_shape(shape, name):
     if len(shape) != 2:
         raise TSNEInputError(f"{name} must be 2-D; got shape {shape}.")
     if shape[0] < MIN_SAMPLES:
-        raise TSNEInputError(
-            f"{name} has {shape[0]} samples; t-SNE needs at least {MIN_SAMPLES}."
-        )
+        raise TSNEInputError(f"{name} has {shape[0]} samples; t-SNE needs at least {MIN_SAMPLES}.")
     if shape[1] < 1:
         raise TSNEInputError(f"{name} has no features (shape {shape}).")
 

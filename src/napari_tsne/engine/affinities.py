@@ -103,9 +103,7 @@ def symmetrize(indices: np.ndarray, P_cond: np.ndarray, n_ref: int | None = None
     """``(P + P^T) / (2 n)`` as CSR with float32 data and int32 indices, summing to one."""
     n, k = indices.shape
     rows = np.repeat(np.arange(n, dtype=np.int32), k)
-    C = sp.csr_matrix(
-        (P_cond.ravel().astype(np.float64), (rows, indices.ravel())), shape=(n, n)
-    )
+    C = sp.csr_matrix((P_cond.ravel().astype(np.float64), (rows, indices.ravel())), shape=(n, n))
     P = C + C.T
     P.sum_duplicates()
     P.eliminate_zeros()

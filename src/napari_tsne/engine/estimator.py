@@ -14,7 +14,6 @@ import time
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from ._threads import numba_threads
 from ._validation import (
@@ -179,7 +178,7 @@ class TSNE:
         return f"TSNE({', '.join(changed)})"
 
     def __sklearn_tags__(self):  # scikit-learn >= 1.6 asks estimators for their tags
-        from sklearn.utils import Tags, TargetTags, TransformerTags, InputTags
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
 
         tags = Tags(
             estimator_type=None,

@@ -270,7 +270,6 @@ def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
 
 
 def _csr_rows_without_diagonal(indptr, indices, data):
-    n = len(indptr) - 1
     counts = np.diff(indptr) - _diag_counts(indptr, indices)
     width = max(int(counts.max()), 1)
     idx, dist = _fill_sorted_rows(indptr, indices, data, width)
@@ -316,8 +315,12 @@ def exact_knn(X, k: int, metric: str, X_query=None):
     """Brute-force kNN (parallel over query rows). Excludes self when X_query is None."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     same = X_query is None
-    Q = X if same else np.ascontiguousarray(
-        X_query.toarray() if sp.issparse(X_query) else X_query, dtype=np.float32
+    Q = (
+        X
+        if same
+        else np.ascontiguousarray(
+            X_query.toarray() if sp.issparse(X_query) else X_query, dtype=np.float32
+        )
     )
     if metric == "cosine":
         X = _unit_rows(X)
@@ -325,8 +328,14 @@ def exact_knn(X, k: int, metric: str, X_query=None):
     elif metric == "correlation":
         X = _unit_rows(X - X.mean(axis=1, keepdims=True))
         Q = X if same else _unit_rows(Q - Q.mean(axis=1, keepdims=True))
-    code = {"euclidean": 0, "sqeuclidean": 0, "cosine": 0, "correlation": 0,
-            "manhattan": 1, "chebyshev": 2}[metric]
+    code = {
+        "euclidean": 0,
+        "sqeuclidean": 0,
+        "cosine": 0,
+        "correlation": 0,
+        "manhattan": 1,
+        "chebyshev": 2,
+    }[metric]
     idx, d = _brute_knn(X, Q, k, code, same)
     if metric in ("euclidean",):
         d = np.sqrt(np.maximum(d, 0))

@@ -69,8 +69,7 @@ def sample_indices(n: int, sample_size: int | float, random_state=None, stratify
     n = int(n)
     if isinstance(sample_size, bool) or not isinstance(sample_size, numbers.Real):
         raise TSNEInputError(
-            f"sample_size must be a number of samples or a fraction in (0, 1]; got "
-            f"{sample_size!r}."
+            f"sample_size must be a number of samples or a fraction in (0, 1]; got {sample_size!r}."
         )
     if isinstance(sample_size, numbers.Integral):
         size = int(sample_size)
@@ -127,9 +126,7 @@ def _rows(X, rows, cols=None):
     return X[np.ix_(rows, cols)] if not sp.issparse(X) else X[rows][:, cols]
 
 
-def fit_sample(
-    tsne: TSNE, X, indices: np.ndarray, *, callbacks=None
-) -> TSNEEmbedding:
+def fit_sample(tsne: TSNE, X, indices: np.ndarray, *, callbacks=None) -> TSNEEmbedding:
     """Full t-SNE of ``X[indices]`` with ``tsne``'s parameters (``X`` is validated)."""
     precomputed = tsne.metric == "precomputed"
     X_s = _rows(X, indices, indices if precomputed else None)
@@ -161,7 +158,10 @@ def extend(
     if not optimize:
         transform_kwargs.update(n_iter=0, early_exaggeration_iter=0)
     return sample_embedding.transform(
-        X_rest, knn=knn, callbacks=callbacks, callback_every=callback_every,
+        X_rest,
+        knn=knn,
+        callbacks=callbacks,
+        callback_every=callback_every,
         **transform_kwargs,
     )
 
@@ -179,14 +179,20 @@ def combine_layout(n: int, indices: np.ndarray, Y_sample, Y_rest) -> np.ndarray:
 
 
 def fit_full(
-    tsne: TSNE, X, init: np.ndarray, *, callbacks=None,
+    tsne: TSNE,
+    X,
+    init: np.ndarray,
+    *,
+    callbacks=None,
     early_exaggeration_iter: int | None = None,
 ) -> TSNEEmbedding:
     """t-SNE of all of ``X`` started from ``init`` (see the module docstring for the
     schedule; ``early_exaggeration_iter`` overrides :data:`FULL_EARLY_EXAGGERATION_ITER`,
     but never exceeds the estimator's own)."""
-    ee_iter = FULL_EARLY_EXAGGERATION_ITER if early_exaggeration_iter is None else int(
-        early_exaggeration_iter
+    ee_iter = (
+        FULL_EARLY_EXAGGERATION_ITER
+        if early_exaggeration_iter is None
+        else int(early_exaggeration_iter)
     )
     changes = {
         "init": init,
@@ -247,8 +253,12 @@ def fit_subsample_and_extend(
         _announce("extend", rest, cbs, phase_callback)
         X_rest = _rows(X, rest, indices if precomputed else None)
         Y_rest = extend(
-            emb_s, X_rest, optimize=extend_optimize and not stop.stopped,
-            callbacks=stop.callbacks, callback_every=tsne.callback_every, **transform_kwargs,
+            emb_s,
+            X_rest,
+            optimize=extend_optimize and not stop.stopped,
+            callbacks=stop.callbacks,
+            callback_every=tsne.callback_every,
+            **transform_kwargs,
         )
     init = combine_layout(n, indices, emb_s.coordinates, Y_rest)
 
@@ -259,7 +269,10 @@ def fit_subsample_and_extend(
             emb.stopped = True
         else:
             emb = fit_full(
-                tsne, X, init, callbacks=stop.callbacks,
+                tsne,
+                X,
+                init,
+                callbacks=stop.callbacks,
                 early_exaggeration_iter=full_early_exaggeration_iter,
             )
             emb.stopped = stop.stopped
@@ -320,14 +333,20 @@ class _PhaseLog:
             def __enter__(self):
                 self.t0 = time.perf_counter()
                 if log.verbose:
-                    print(f"[napari-tsne] subsample-and-extend: {name} ({n} points) ...",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"[napari-tsne] subsample-and-extend: {name} ({n} points) ...",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
             def __exit__(self, *exc):
                 dt = time.perf_counter() - self.t0
                 log.timings[f"subsample: {name}"] = dt
                 if log.verbose and exc[0] is None:
-                    print(f"[napari-tsne] subsample-and-extend: {name}: {dt:.2f} s",
-                          file=sys.stderr, flush=True)
+                    print(
+                        f"[napari-tsne] subsample-and-extend: {name}: {dt:.2f} s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
         return _Phase()

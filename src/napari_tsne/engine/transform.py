@@ -82,8 +82,7 @@ def check_new_samples(X_new, n_features: int | None, *, name: str = "X_new"):
         )
     if X_new.ndim != 2:
         raise TSNEInputError(
-            f"{name} must be a 2-D array of shape (n_new, n_features); got shape "
-            f"{X_new.shape}."
+            f"{name} must be a 2-D array of shape (n_new, n_features); got shape {X_new.shape}."
         )
     n = X_new.shape[0]
     if n == 0:
@@ -125,15 +124,11 @@ def check_knn(knn, n_ref: int, n_new: int | None):
     if indices.shape[0] == 0:
         raise TSNEInputError("knn is empty; pass the neighbours of at least one new sample.")
     if n_new is not None and indices.shape[0] != n_new:
-        raise TSNEInputError(
-            f"knn has {indices.shape[0]} rows but X_new has {n_new} samples."
-        )
+        raise TSNEInputError(f"knn has {indices.shape[0]} rows but X_new has {n_new} samples.")
     if not np.issubdtype(indices.dtype, np.integer):
         raise TSNEInputError(f"knn indices must be integers; got dtype {indices.dtype}.")
     if indices.min() < 0 or indices.max() >= n_ref:
-        raise TSNEInputError(
-            f"knn indices must lie in [0, {n_ref}) (rows of the reference map)."
-        )
+        raise TSNEInputError(f"knn indices must lie in [0, {n_ref}) (rows of the reference map).")
     if not np.issubdtype(distances.dtype, np.number) or not np.isfinite(distances).all():
         raise TSNEInputError("knn distances must be finite numbers.")
     if (distances < 0).any():
@@ -170,8 +165,10 @@ def neighbors_of_new(knn_graph, X_new, k: int, n_jobs=None) -> tuple[np.ndarray,
         idx = np.argpartition(D, k - 1, axis=1)[:, :k] if k < D.shape[1] else np.argsort(D, 1)
         d = np.take_along_axis(D, idx, axis=1)
         order = np.argsort(d, axis=1, kind="stable")
-        return (np.take_along_axis(idx, order, 1).astype(np.int32),
-                np.take_along_axis(d, order, 1).astype(np.float32))
+        return (
+            np.take_along_axis(idx, order, 1).astype(np.int32),
+            np.take_along_axis(d, order, 1).astype(np.float32),
+        )
     idx, dist = knn_graph.query(X_new, k, n_jobs=n_jobs)
     idx = np.asarray(idx, dtype=np.int32)
     dist = np.asarray(dist, dtype=np.float32)
@@ -197,8 +194,12 @@ def new_point_affinities(indices, distances, perplexity: float, n_ref: int, n_jo
             # rows whose neighbours are all at one distance get uniform weights: fine here
             warnings.filterwarnings("ignore", message="Perplexity calibration")
             P_cond = affinities_from_knn(
-                indices, distances, method="perplexity", perplexity=float(perplexity),
-                n_jobs=n_jobs, symmetric=False,
+                indices,
+                distances,
+                method="perplexity",
+                perplexity=float(perplexity),
+                n_jobs=n_jobs,
+                symmetric=False,
             )
     P_cond = P_cond / P_cond.sum(axis=1, keepdims=True)
     indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
@@ -264,8 +265,7 @@ def initial_positions(init, Y_ref, indices, P_new) -> np.ndarray:
     Y0 = np.asarray(init)
     if Y0.shape != (n, d) or not np.issubdtype(Y0.dtype, np.number):
         raise TSNEInputError(
-            f"The initial positions of the new samples have shape {Y0.shape}; expected "
-            f"({n}, {d})."
+            f"The initial positions of the new samples have shape {Y0.shape}; expected ({n}, {d})."
         )
     if not np.isfinite(Y0).all():
         raise TSNEInputError("The initial positions of the new samples must be finite.")
@@ -333,8 +333,22 @@ def _interp_field(table, lo, inv_h, Y, out, inside):
 
 
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _placement_gradient(indptr, indices, data, Y, Y_ref, table, lo, inv_h, dof,
-                        exaggeration, clip, grad, kl_rows, inside):
+def _placement_gradient(
+    indptr,
+    indices,
+    data,
+    Y,
+    Y_ref,
+    table,
+    lo,
+    inv_h,
+    dof,
+    exaggeration,
+    clip,
+    grad,
+    kl_rows,
+    inside,
+):
     """Fused per-point gradient (attraction to the P row, tabulated repulsion, gradient
     clip) and per-point KL. Rows off the lattice get ``inside = False``, the attractive
     force in ``grad`` and ``sum p log p - sum p log w`` in ``kl_rows``."""
@@ -435,8 +449,14 @@ class ReferenceField:
         # far from the map: direct sums (an FFT grid stretched to reach them would be
         # coarse and large)
         few = len(Y_rows) * len(self.Y_ref) <= 4_000_000
-        return repulsion("exact" if few else "bh", self.Y_ref, np.ascontiguousarray(Y_rows),
-                         False, self.dof, self.params)
+        return repulsion(
+            "exact" if few else "bh",
+            self.Y_ref,
+            np.ascontiguousarray(Y_rows),
+            False,
+            self.dof,
+            self.params,
+        )
 
     def gradient(self, Y, P_new, exaggeration: float, clip: float | None):
         """Per-point KL gradient of new points ``Y`` with affinities ``P_new`` to the
@@ -447,8 +467,19 @@ class ReferenceField:
         kl_rows = np.empty(n, dtype=np.float64)
         inside = np.empty(n, dtype=np.bool_)
         _placement_gradient(
-            P_new.indptr, P_new.indices, P_new.data, Y, self.Y_ref, self.table, self.lo,
-            self.inv_h, self.dof, float(exaggeration), float(clip or 0.0), grad, kl_rows,
+            P_new.indptr,
+            P_new.indices,
+            P_new.data,
+            Y,
+            self.Y_ref,
+            self.table,
+            self.lo,
+            self.inv_h,
+            self.dof,
+            float(exaggeration),
+            float(clip or 0.0),
+            grad,
+            kl_rows,
             inside,
         )
         if not inside.all():
@@ -459,11 +490,11 @@ class ReferenceField:
             if clip:
                 _clip_rows(g, clip)
             grad[rows] = g
-            row_p = np.array([P_new.data[P_new.indptr[r]:P_new.indptr[r + 1]].sum(dtype=float)
-                              for r in rows])
+            row_p = np.array(
+                [P_new.data[P_new.indptr[r] : P_new.indptr[r + 1]].sum(dtype=float) for r in rows]
+            )
             kl_rows[rows] += row_p * np.log(Z)
         return grad, float(kl_rows.sum())
-
 
 
 def placement_method(requested: str, n_ref: int, n_components: int) -> str:
@@ -473,8 +504,12 @@ def placement_method(requested: str, n_ref: int, n_components: int) -> str:
     method = resolve_method(requested, n_ref, n_components)
     if method == "fft":
         return "field"
-    if (str(requested).lower() == "auto" and n_components <= 2 and n_ref > EXACT_MAX_N
-            and _fft_importable()):
+    if (
+        str(requested).lower() == "auto"
+        and n_components <= 2
+        and n_ref > EXACT_MAX_N
+        and _fft_importable()
+    ):
         return "field"
     return method
 
@@ -531,15 +566,25 @@ def optimize_new_points(
                 grad, kl = field.gradient(Yc, P_new, exaggeration, clip)
                 return grad, (kl if compute_kl else np.nan)
             grad, kl = kl_gradient(
-                Yc, P_new, method=method, dof=dof, exaggeration=exaggeration,
-                Y_ref=Y_ref, per_point=True, params=params, compute_kl=compute_kl,
+                Yc,
+                P_new,
+                method=method,
+                dof=dof,
+                exaggeration=exaggeration,
+                Y_ref=Y_ref,
+                per_point=True,
+                params=params,
+                compute_kl=compute_kl,
             )
             if clip is not None:
                 _clip_rows(grad, clip)
             return grad, kl
 
         kl, done, stopped = gradient_descent(
-            Y, grad_fn, int(n_iter), state,
+            Y,
+            grad_fn,
+            int(n_iter),
+            state,
             learning_rate=float(s.learning_rate) / 4.0,
             momentum=float(s.momentum),
             max_step_norm=s.max_step_norm,
@@ -560,8 +605,9 @@ def check_schedule(s: TransformParams) -> None:
     if s.k is not None:
         check_positive(s.k, "k", integer=True)
     check_positive(s.n_iter, "n_iter", integer=True, allow_zero=True)
-    check_positive(s.early_exaggeration_iter, "early_exaggeration_iter", integer=True,
-                   allow_zero=True)
+    check_positive(
+        s.early_exaggeration_iter, "early_exaggeration_iter", integer=True, allow_zero=True
+    )
     check_positive(s.early_exaggeration, "early_exaggeration")
     check_positive(s.exaggeration, "exaggeration")
     check_positive(s.learning_rate, "learning_rate")
@@ -614,8 +660,9 @@ def transform_embedding(
             )
     if not isinstance(schedule.init, str):
         n_rows = X_new.shape[0] if X_new is not None else indices.shape[0]
-        initial_positions(schedule.init, np.zeros((1, d)), np.zeros((n_rows, 1), np.int32),
-                          None)  # validates shape and values only
+        initial_positions(
+            schedule.init, np.zeros((1, d)), np.zeros((n_rows, 1), np.int32), None
+        )  # validates shape and values only
     method = placement_method(
         negative_gradient_method or embedding.negative_gradient_method, n_ref, d
     )
@@ -642,8 +689,14 @@ def transform_embedding(
         Y_ref = np.array(embedding.coordinates, dtype=np.float64, copy=True)
         Y = initial_positions(schedule.init, Y_ref, indices, P_new)
         kl, _, _ = optimize_new_points(
-            Y, Y_ref, P_new, method=method, dof=embedding.dof,
-            params=embedding.repulsion_params, schedule=schedule,
-            callbacks=callbacks, callback_every=callback_every,
+            Y,
+            Y_ref,
+            P_new,
+            method=method,
+            dof=embedding.dof,
+            params=embedding.repulsion_params,
+            schedule=schedule,
+            callbacks=callbacks,
+            callback_every=callback_every,
         )
     return Y, kl
