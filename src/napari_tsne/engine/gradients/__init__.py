@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import TSNEInputError
-from .attractive import attractive_forces
+from .attractive import attractive_forces, p_log_p
 from .exact import repulsive_exact
 
 METHODS = ("auto", "exact", "bh", "fft")
@@ -114,7 +114,9 @@ def kl_gradient(
     """
     same = Y_ref is None
     src = Y if same else Y_ref
-    F_attr, logw = attractive_forces(P.indptr, P.indices, P.data, Y, src, float(dof))
+    F_attr, logw = attractive_forces(
+        P.indptr, P.indices, P.data, Y, src, float(dof), bool(compute_kl)
+    )
     F_rep, sum_w = repulsion(method, src, Y, same, dof, params)
     if per_point:
         Z = np.maximum(sum_w, np.finfo(float).tiny)
@@ -124,12 +126,9 @@ def kl_gradient(
         grad = 4.0 * (exaggeration * F_attr - F_rep / Z)
     if not compute_kl:
         return grad, np.nan
-    data = P.data.astype(np.float64)
-    plogp = float(np.sum(data[data > 0] * np.log(data[data > 0])))
+    plogp, row_p = p_log_p(P.indptr, P.data)
     if per_point:
-        row_p = np.add.reduceat(data, P.indptr[:-1]) if data.size else np.zeros(len(Z))
-        row_p[np.diff(P.indptr) == 0] = 0
         kl = plogp - float(logw.sum()) + float(np.sum(row_p * np.log(Z)))
     else:
-        kl = plogp - float(logw.sum()) + float(data.sum()) * np.log(Z)
+        kl = plogp - float(logw.sum()) + float(row_p.sum()) * np.log(Z)
     return grad, kl
