@@ -1,21 +1,845 @@
-"""Command line: ``napari-tsne demo`` (more subcommands in later issues)."""
+"""Command line: ``napari-tsne embed``, ``napari-tsne transform`` and ``napari-tsne demo``.
+
+``embed`` makes a t-SNE map of an ``.h5ad``, ``.npy`` or ``.csv`` file with the same
+parameters as the napari widget and saves it as ``.h5ad`` (a copy of the input with
+the map in ``obsm[KEY]`` and the parameters in ``uns``, as scanpy does), ``.npy`` or
+``.csv``. ``transform`` adds new samples to a map saved that way: the reference is
+rebuilt from the map file (the data representation named in its parameters and the
+coordinates in ``obsm``), and the new samples are placed into it without moving it.
+
+Exit status: 0 on success, 2 for a usage error or unusable input (the message says
+what to change), 1 when the run itself failed, 130 when interrupted. Messages go to
+standard error, without a traceback (set ``NAPARI_TSNE_DEBUG=1`` to see one). An
+existing file (the input included) is never overwritten without ``--overwrite``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import shutil
 import sys
+import time
+import traceback
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+INPUT_SUFFIXES = (".h5ad", ".npy", ".npz", ".csv", ".tsv")
+OUTPUT_SUFFIXES = (".h5ad", ".npy", ".csv", ".tsv")
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+#: obs / table columns used to colour the --png figure when --color is not given
+PREFERRED_COLOUR_COLUMNS = (
+    "label",
+    "labels",
+    "class",
+    "cell_type",
+    "celltype",
+    "leiden",
+    "louvain",
+    "cluster",
+    "clusters",
+    "batch",
+)
+_METHODS = ("auto", "exact", "bh", "fft")
+
+
+class UsageError(Exception):
+    """Bad command line or input: exit status 2."""
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Shows an option's default in its help, unless it is None/False or already there."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (
+            text
+            and "default" not in text
+            and default not in (None, False, argparse.SUPPRESS)
+            and action.option_strings
+        ):
+            text += " (default: %(default)s)"
+        return text
+
+
+# ------------------------------------------------------------------------- parser
+def _perplexity(text: str) -> float | list[float]:
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number (or comma-separated numbers for multiscale)"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("give a number such as 30")
+    return values[0] if len(values) == 1 else values
+
+
+def _learning_rate(text: str) -> float | str:
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
+
+
+def _subsample(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a number of samples (e.g. 20000) or a fraction (e.g. 0.1)"
+        ) from None
+    if value.is_integer() and value >= 1:
+        return int(value)
+    return value
+
+
+def _threads(text: str) -> int | None:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    return None if value <= 0 else value
+
+
+def _add_common_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUTPUT",
+        help="file to write: .h5ad, .npy, .csv or .tsv",
+    )
+    p.add_argument("--key", default="X_tsne", help="obsm key of the map in .h5ad files")
+    p.add_argument("--png", metavar="PATH", help="also save a scatter plot (.png/.pdf/.svg)")
+    p.add_argument(
+        "--color",
+        metavar="COLUMN",
+        help="obs / table column that colours the --png figure (default: a "
+        "column named label, class, cell_type, leiden, ... if there is one)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_threads,
+        default=None,
+        metavar="N",
+        help="threads for the numba kernels (default or 0: all cores)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="allow replacing an existing OUTPUT / PNG (with OUTPUT = INPUT.h5ad: "
+        "add the map to the input file)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="napari-tsne", description="t-SNE maps for napari, Jupyter and the shell."
+        prog="napari-tsne",
+        description="t-SNE maps for napari, Jupyter and the shell.",
+        epilog="Exit status: 0 success, 1 the run failed, 2 usage error or unusable input.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
     demo = sub.add_parser("demo", help="open napari on the digits data set and run t-SNE")
     demo.add_argument("--headless", action="store_true", help="run without a window")
-    demo.add_argument("-o", "--output-dir", default="napari-tsne-demo",
-                      help="where the headless run writes its .h5ad and PNG")
+    demo.add_argument(
+        "-o",
+        "--output-dir",
+        default="napari-tsne-demo",
+        help="where the headless run writes its .h5ad and PNG",
+    )
+
+    fmt = _Formatter
+    embed = sub.add_parser(
+        "embed",
+        help="make a t-SNE map of a data file",
+        formatter_class=fmt,
+        description="Make a t-SNE map of INPUT (.h5ad, .npy, .npz, .csv or .tsv) and save it. "
+        "A .h5ad OUTPUT is a copy of an .h5ad INPUT plus obsm[KEY] and the "
+        "parameters in uns; from .npy/.csv input it holds the data as X (so that "
+        "`napari-tsne transform` can add samples to the map later).",
+    )
+    embed.add_argument("input", metavar="INPUT", help="data file (.h5ad, .npy, .npz, .csv, .tsv)")
+    _add_common_output(embed)
+    embed.add_argument(
+        "--representation",
+        metavar="KEY",
+        default=None,
+        help="data matrix of an .h5ad INPUT: X, obsm/X_pca, layers/NAME, raw/X "
+        "(default X); array name of an .npz INPUT",
+    )
+    g = embed.add_argument_group("t-SNE parameters (as in the napari widget)")
+    g.add_argument(
+        "--perplexity",
+        type=_perplexity,
+        default=30.0,
+        metavar="P",
+        help="effective number of neighbours; '30,300' gives multiscale affinities",
+    )
+    g.add_argument(
+        "--early-exaggeration",
+        type=float,
+        default=12.0,
+        metavar="X",
+        help="exaggeration of the early phase, in which clusters form",
+    )
+    g.add_argument(
+        "--early-exaggeration-iter",
+        type=int,
+        default=250,
+        metavar="N",
+        help="iterations of the early phase",
+    )
+    g.add_argument(
+        "--n-iter",
+        type=int,
+        default=500,
+        metavar="N",
+        help="iterations after the early-exaggeration phase",
+    )
+    g.add_argument(
+        "--exaggeration",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="exaggeration of the normal phase (about 4 separates clusters of large data sets)",
+    )
+    g.add_argument(
+        "--learning-rate",
+        type=_learning_rate,
+        default="auto",
+        metavar="X",
+        help="'auto' = n_samples / exaggeration",
+    )
+    g.add_argument(
+        "--metric",
+        default="euclidean",
+        help="euclidean, sqeuclidean, cosine, manhattan, correlation, chebyshev or "
+        "precomputed (INPUT is a square distance matrix)",
+    )
+    g.add_argument(
+        "--init",
+        default="pca",
+        choices=("pca", "spectral", "random"),
+        help="initial layout (precomputed distances: pca means spectral)",
+    )
+    g.add_argument(
+        "--method",
+        default="auto",
+        choices=_METHODS,
+        help="repulsion: exact, Barnes-Hut (bh) or FFT interpolation; auto by size",
+    )
+    g.add_argument(
+        "--neighbors",
+        default="auto",
+        choices=("auto", "exact", "pynndescent"),
+        help="nearest-neighbour search",
+    )
+    g.add_argument(
+        "--dof",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="degrees of freedom of the t kernel (< 1: finer clusters)",
+    )
+    g.add_argument(
+        "--subsample",
+        type=_subsample,
+        default=None,
+        metavar="N",
+        help="subsample-and-extend: map N samples (or a fraction), place the "
+        "others into that map, then optimise all",
+    )
+    g.add_argument("--seed", type=int, default=42, help="random seed")
+    embed.set_defaults(func=cmd_embed)
+
+    tr = sub.add_parser(
+        "transform",
+        help="add new samples to a saved map",
+        formatter_class=fmt,
+        description="Place the samples of NEW_INPUT into the map saved in MAP.h5ad (by "
+        "`napari-tsne embed` or the napari widget) without moving the map. The "
+        "reference is the representation named in the map's parameters "
+        "(uns[...]['params']['representation']) and the coordinates in "
+        "obsm[KEY]; NEW_INPUT needs the same features.",
+    )
+    tr.add_argument("map", metavar="MAP", help=".h5ad file holding the map")
+    tr.add_argument("input", metavar="NEW_INPUT", help="new samples (.h5ad, .npy, .npz, .csv)")
+    _add_common_output(tr)
+    tr.add_argument(
+        "--representation",
+        metavar="KEY",
+        default=None,
+        help="data matrix of an .h5ad NEW_INPUT (default: the map's representation)",
+    )
+    g = tr.add_argument_group("placement parameters")
+    g.add_argument(
+        "--perplexity",
+        type=float,
+        default=5.0,
+        metavar="P",
+        help="perplexity of the new points' affinities to the reference",
+    )
+    g.add_argument(
+        "--k",
+        type=int,
+        default=None,
+        help="reference neighbours per new point (default 3 * perplexity)",
+    )
+    g.add_argument(
+        "--n-iter",
+        type=int,
+        default=250,
+        metavar="N",
+        help="optimisation iterations (0: place at the neighbours' median only)",
+    )
+    g.add_argument(
+        "--learning-rate", type=float, default=0.1, metavar="X", help="step size (openTSNE units)"
+    )
+    g.add_argument(
+        "--exaggeration", type=float, default=1.5, metavar="X", help="attraction to the map"
+    )
+    g.add_argument(
+        "--init",
+        default="median",
+        choices=("median", "weighted", "nearest"),
+        help="start position: median / weighted mean of the neighbours, or the nearest one",
+    )
+    g.add_argument(
+        "--neighbors",
+        default="auto",
+        choices=("auto", "exact", "pynndescent"),
+        help="search for the reference neighbours (auto: exact below 5,000 reference samples)",
+    )
+    g.add_argument("--seed", type=int, default=42, help="random seed (pynndescent)")
+    tr.set_defaults(func=cmd_transform)
     return parser
+
+
+# -------------------------------------------------------------------------- input
+@dataclass
+class Loaded:
+    path: Path
+    X: Any
+    representation: str
+    obs: Any = None  # pandas DataFrame or None
+    adata: Any = None  # AnnData for .h5ad input
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise UsageError(
+            f"{what} {path} has an unsupported file type {suffix or '(no extension)'!r}; "
+            f"use {', '.join(allowed)}."
+        )
+    return suffix
+
+
+def load_input(path: str | os.PathLike, representation: str | None = None) -> Loaded:
+    """Read a data file into a :class:`Loaded` (matrix, representation name, obs)."""
+    import pandas as pd
+
+    from .io import get_representation, read_array, read_h5ad, read_table
+
+    path = Path(path).expanduser()
+    suffix = _check_suffix(path, INPUT_SUFFIXES, "Input")
+    if suffix == ".h5ad":
+        adata = read_h5ad(path)
+        X, name = get_representation(adata, representation or "X")
+        return Loaded(path, X, name, adata.obs, adata)
+    if representation is not None and suffix != ".npz":
+        raise UsageError(
+            "--representation applies to .h5ad (and .npz) input only; "
+            f"{path.name} holds a single matrix."
+        )
+    if suffix in (".csv", ".tsv"):
+        X, labels = read_table(path)
+        obs = labels if labels.shape[1] else None
+        if obs is None and not isinstance(labels.index, pd.RangeIndex):
+            obs = pd.DataFrame(index=labels.index)
+        return Loaded(path, X, "X", obs, None)
+    X = read_array(path, key=representation)
+    return Loaded(path, X, "X" if suffix == ".npy" else representation or "X", None, None)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_output(
+    out: Path,
+    inputs: list[Path],
+    overwrite: bool,
+    allowed,
+    what="Output",
+    protected: tuple[Path, ...] = (),
+):
+    """Refuse an unusable or existing output before any work is done. ``protected``
+    files are never written, even with ``--overwrite``."""
+    _check_suffix(out, allowed, what)
+    for keep in protected:
+        if _same_file(out, keep) or out.resolve() == keep.resolve():
+            raise UsageError(
+                f"{what} {out} is the map file, which is never replaced; choose another name."
+            )
+    for inp in inputs:
+        if _same_file(out, inp) or out.resolve() == inp.resolve():
+            if not overwrite:
+                raise UsageError(
+                    f"{what} {out} is the input file; it is not overwritten. Choose another "
+                    "name, or pass --overwrite"
+                    + (" to add the map to the input file." if out.suffix == ".h5ad" else ".")
+                )
+            if out.suffix.lower() != ".h5ad":
+                raise UsageError(f"{what} {out} is the input file; choose another name.")
+    if out.is_dir():
+        raise UsageError(f"{what} {out} is a folder; give a file name.")
+    if out.exists() and not overwrite:
+        raise UsageError(f"{what} {out} already exists; choose another name or pass --overwrite.")
+    if not out.parent.is_dir():
+        raise UsageError(f"The folder {out.parent} of {what.lower()} {out} does not exist.")
+
+
+def _colour_values(loaded: Loaded, column: str | None):
+    """(values, column name) for the figure's colours, or (None, None)."""
+    obs = loaded.obs
+    columns = [] if obs is None else [str(c) for c in obs.columns]
+    if column is not None:
+        if column not in columns:
+            avail = ", ".join(columns) if columns else "none"
+            raise UsageError(
+                f"--color {column!r} is not a column of {loaded.path.name} (columns: {avail})."
+            )
+        return obs[column], column
+    lower = {c.lower(): c for c in columns}
+    for name in PREFERRED_COLOUR_COLUMNS:
+        if name in lower:
+            return obs[lower[name]], lower[name]
+    return None, None
+
+
+# ------------------------------------------------------------------------- output
+def _anndata_for(loaded: Loaded):
+    """An AnnData holding the input's data (new .h5ad output from array input)."""
+    import anndata
+    import pandas as pd
+    import scipy.sparse as sp
+
+    X = loaded.X
+    if not sp.issparse(X):
+        X = np.asarray(X)
+    n = X.shape[0]
+    if loaded.obs is not None:
+        obs = loaded.obs.copy()
+        if isinstance(obs.index, pd.RangeIndex):
+            obs.index = obs.index.astype(str)
+        else:
+            obs.index = pd.Index([str(v) for v in obs.index])
+    else:
+        obs = pd.DataFrame(index=pd.Index([str(i) for i in range(n)]))
+    return anndata.AnnData(X=X, obs=obs)
+
+
+def write_result(
+    out: Path, loaded: Loaded, Y: np.ndarray, key: str, params: dict, overwrite: bool
+) -> Path:
+    """Save ``Y`` as OUTPUT (see the module docstring); returns the path written."""
+    from .io import atomic_path, sanitize_params, uns_key_for, write_array, write_embedding
+
+    suffix = out.suffix.lower()
+    if suffix != ".h5ad":
+        return write_array(out, Y, overwrite=overwrite)
+    if loaded.adata is not None and (_same_file(out, loaded.path)):
+        return write_embedding(out, Y, key=key, params=params, overwrite=True)
+    with atomic_path(out, overwrite=overwrite) as tmp:
+        if loaded.adata is not None:
+            # a byte copy keeps everything in the input file as it is stored
+            shutil.copyfile(loaded.path, tmp)
+            write_embedding(tmp, Y, key=key, params=params, overwrite=True)
+        else:
+            ad = _anndata_for(loaded)
+            ad.obsm[key] = np.ascontiguousarray(Y)
+            ad.uns[uns_key_for(key)] = {"params": sanitize_params(params)}
+            ad.write_h5ad(tmp)
+    return out
+
+
+def save_figure(
+    path: Path,
+    Y,
+    labels=None,
+    *,
+    title: str | None = None,
+    reference=None,
+    overwrite: bool = False,
+    label_name: str | None = None,
+) -> Path:
+    """Scatter plot of ``Y`` (optionally over a grey ``reference`` map) to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+    from .plotting import scatter
+
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), layout="constrained")
+    if reference is not None:
+        ax.scatter(reference[:, 0], reference[:, 1], s=2, c="0.8", linewidths=0, rasterized=True)
+    scatter(Y, labels, ax=ax, title=title, colorbar_label=label_name)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        fig.savefig(tmp, dpi=110, format=path.suffix.lstrip(".").lower())
+    plt.close(fig)
+    return path
+
+
+# ----------------------------------------------------------------------- commands
+def _note(args, text: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _cli_warnings():
+    """Show warnings as one readable line each (no source-code lines)."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"napari-tsne: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        warnings.showwarning = show
+        yield
+
+
+def _check_figure_args(args, inputs: list[Path]) -> Path | None:
+    if args.png is None:
+        return None
+    png = Path(args.png).expanduser()
+    check_output(png, inputs, args.overwrite, FIGURE_SUFFIXES, what="Figure")
+    return png
+
+
+def cmd_embed(args) -> int:
+    from .engine import TSNE, TSNEInputError
+    from .plotting import ProgressPrinter
+
+    inp = Path(args.input).expanduser()
+    out = Path(args.output).expanduser()
+    _check_suffix(inp, INPUT_SUFFIXES, "Input")
+    check_output(out, [inp], args.overwrite, OUTPUT_SUFFIXES)
+    png = _check_figure_args(args, [inp, out])
+    if args.key.strip() == "" or "/" in args.key:
+        raise UsageError(f"--key must be a name without '/', such as X_tsne; got {args.key!r}.")
+    for name in ("n_iter", "early_exaggeration_iter"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
+
+    t0 = time.perf_counter()
+    loaded = load_input(inp, args.representation)
+    colours, colour_name = _colour_values(loaded, args.color) if png else (None, None)
+    n = loaded.X.shape[0]
+    _note(
+        args,
+        f"napari-tsne: {inp.name}: {loaded.representation}, {n:,} samples x "
+        f"{loaded.X.shape[1]:,} features",
+    )
+
+    progress = None
+    if not args.quiet:
+        total = None if args.subsample else args.early_exaggeration_iter + args.n_iter
+        progress = ProgressPrinter(total, stream=sys.stderr)
+    tsne = TSNE(
+        perplexity=args.perplexity,
+        early_exaggeration=args.early_exaggeration,
+        early_exaggeration_iter=args.early_exaggeration_iter,
+        n_iter=args.n_iter,
+        exaggeration=args.exaggeration,
+        learning_rate=args.learning_rate,
+        metric=args.metric,
+        init=args.init,
+        negative_gradient_method=args.method,
+        neighbors=args.neighbors,
+        dof=args.dof,
+        subsample=args.subsample,
+        random_state=args.seed,
+        n_jobs=args.threads,
+        callbacks=progress,
+        callback_every=10 if n <= 20000 else 25,
+    )
+    if args.subsample is not None and isinstance(args.subsample, int) and args.subsample > n:
+        raise TSNEInputError(
+            f"--subsample {args.subsample} is larger than the {n:,} samples of the input."
+        )
+    try:
+        tsne.fit(loaded.X)
+    finally:
+        if progress is not None:
+            progress.close()
+    emb = tsne.tsne_embedding_
+    Y = np.asarray(tsne.embedding_)
+    params = run_params(tsne, loaded, emb)
+    written = write_result(out, loaded, Y, args.key, params, args.overwrite)
+    msg = f"napari-tsne: wrote {written}"
+    if written.suffix.lower() == ".h5ad":
+        msg += f" (obsm[{args.key!r}])"
+    if png is not None:
+        save_figure(
+            png,
+            Y,
+            colours,
+            title=f"t-SNE of {inp.name}",
+            overwrite=args.overwrite,
+            label_name=colour_name,
+        )
+        msg += f" and {png}"
+    kl = emb.kl_divergence
+    _note(args, f"{msg}; KL divergence {kl:.4f}, {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+def run_params(tsne, loaded: Loaded, emb) -> dict[str, Any]:
+    """The parameters stored with a map (``uns[...]["params"]``), as the widget does."""
+    skip = ("callbacks", "verbose", "callback_every")
+    p = {k: v for k, v in tsne.get_params().items() if k not in skip}
+    if not isinstance(p.get("init"), str):
+        p["init"] = "array"
+    p["representation"] = loaded.representation
+    p["source"] = loaded.path.name
+    p["n_iter_total"] = int(emb.n_iter)
+    p["kl_divergence"] = float(emb.kl_divergence)
+    sample = getattr(emb, "sample_indices", None)
+    if sample is not None:
+        p["subsample"] = int(len(sample))
+    return p
+
+
+# ------------------------------------------------------------------- transform
+def _param(params: dict, name: str, default, cast):
+    value = params.get(name, default)
+    if value is None:
+        return default
+    try:
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        return cast(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def reference_from_map(
+    adata,
+    key: str = "X_tsne",
+    *,
+    neighbors: str = "auto",
+    n_jobs: int | None = None,
+    random_state=None,
+):
+    """Rebuild a :class:`~napari_tsne.engine.TSNEEmbedding` that can ``transform`` new
+    samples from a saved map: the data representation named in the map's parameters
+    (``uns[...]["params"]["representation"]``, default X), the map coordinates in
+    ``obsm[key]``, and the repulsion settings stored with it. P is not needed (the map
+    is not optimised any more) and is left empty.
+
+    Returns ``(embedding, representation_name, reference_rows)``; reference rows are
+    those with finite coordinates and features (a widget run may have left some out).
+    """
+    import scipy.sparse as sp
+
+    from .engine import KNNGraph, TSNEEmbedding, TSNEInputError, compute_neighbors
+    from .engine._validation import check_data, check_metric
+    from .engine.gradients import RepulsionParams
+    from .engine.neighbors import EXACT_THRESHOLD
+    from .io import DataReadError, get_representation, uns_key_for
+
+    if key not in adata.obsm:
+        avail = ", ".join(map(str, adata.obsm.keys())) or "none"
+        raise DataReadError(
+            f"The map file has no obsm[{key!r}] (obsm keys: {avail}). Give the map's key "
+            "with --key."
+        )
+    Y = np.asarray(adata.obsm[key], dtype=np.float64)
+    if Y.ndim != 2 or Y.shape[1] not in (1, 2, 3):
+        raise DataReadError(f"obsm[{key!r}] has shape {Y.shape}; expected (n, 1|2|3).")
+    entry = adata.uns.get(uns_key_for(key), {})
+    params = dict(entry.get("params", {})) if isinstance(entry, dict) else {}
+    representation = _param(params, "representation", "X", str)
+    try:
+        X_ref, representation = get_representation(adata, representation)
+    except KeyError as err:
+        raise DataReadError(
+            f"The data the map was made from ({representation!r}, named in its parameters) "
+            f"is not in the map file, and transform needs it. {err}"
+        ) from err
+    metric = _param(params, "metric", "euclidean", str)
+    rows = np.flatnonzero(np.isfinite(Y).all(axis=1))
+    if metric == "precomputed":
+        raise UsageError(
+            "This map was made from precomputed distances; place new samples from Python "
+            "with TSNEEmbedding.transform(knn=...) instead."
+        )
+    metric = check_metric(metric)
+    if not sp.issparse(X_ref):
+        finite = np.isfinite(np.asarray(X_ref, dtype=np.float64)).all(axis=1)
+        rows = rows[finite[rows]]
+    if len(rows) < 4:
+        raise DataReadError("The map has fewer than 4 usable reference samples.")
+    if len(rows) < Y.shape[0]:
+        X_ref = X_ref[rows]
+        Y = Y[rows]
+    X_ref = check_data(X_ref, name=f"the map's {representation}")
+    n = X_ref.shape[0]
+    method = (
+        neighbors if neighbors != "auto" else ("exact" if n < EXACT_THRESHOLD else "pynndescent")
+    )
+    if method == "exact":
+        Xd = X_ref.toarray() if sp.issparse(X_ref) else X_ref
+        Xd = np.ascontiguousarray(Xd, dtype=np.float32)
+        # a query-only index: the reference's own neighbours are not needed to transform
+        self_idx = np.arange(n, dtype=np.int32).reshape(-1, 1)
+        knn = KNNGraph(self_idx, np.zeros((n, 1), np.float32), metric, "exact", Xd)
+    else:
+        knn = compute_neighbors(
+            X_ref,
+            min(15, n - 1),
+            metric=metric,
+            method=method,
+            random_state=random_state,
+            n_jobs=n_jobs,
+        )
+    if knn.index is None:
+        raise TSNEInputError("Could not build a neighbour index of the reference.")
+    emb = TSNEEmbedding(
+        Y,
+        sp.csr_matrix((n, n), dtype=np.float32),
+        knn=knn,
+        dof=_param(params, "dof", 1.0, float),
+        negative_gradient_method=_param(params, "negative_gradient_method", "auto", str),
+        repulsion_params=RepulsionParams(
+            theta=_param(params, "theta", 0.5, float),
+            n_interpolation_points=_param(params, "n_interpolation_points", 3, int),
+            min_num_intervals=_param(params, "min_num_intervals", 50, int),
+            ints_in_interval=_param(params, "ints_in_interval", 1.0, float),
+        ),
+        n_jobs=n_jobs,
+        params=params,
+        n_features_in=X_ref.shape[1],
+    )
+    return emb, representation, rows
+
+
+def cmd_transform(args) -> int:
+    from .io import read_h5ad
+    from .plotting import ProgressPrinter
+
+    map_path = Path(args.map).expanduser()
+    inp = Path(args.input).expanduser()
+    out = Path(args.output).expanduser()
+    if map_path.suffix.lower() != ".h5ad":
+        raise UsageError(f"MAP {map_path} must be an .h5ad file holding a saved map.")
+    _check_suffix(inp, INPUT_SUFFIXES, "Input")
+    check_output(out, [inp], args.overwrite, OUTPUT_SUFFIXES, protected=(map_path,))
+    png = _check_figure_args(args, [map_path, inp, out])
+    if args.n_iter < 0:
+        raise UsageError("--n-iter must be >= 0.")
+
+    t0 = time.perf_counter()
+    ref_adata = read_h5ad(map_path)
+    emb, representation, _ = reference_from_map(
+        ref_adata,
+        args.key,
+        neighbors=args.neighbors,
+        n_jobs=args.threads,
+        random_state=args.seed,
+    )
+    new_rep = args.representation
+    if new_rep is None and inp.suffix.lower() == ".h5ad":
+        new_rep = representation
+    loaded = load_input(inp, new_rep)
+    colours, colour_name = _colour_values(loaded, args.color) if png else (None, None)
+    _note(
+        args,
+        f"napari-tsne: placing {loaded.X.shape[0]:,} samples of {inp.name} into the "
+        f"map of {emb.shape[0]:,} samples in {map_path.name} ({representation})",
+    )
+    progress = (
+        None if args.quiet else ProgressPrinter(args.n_iter, stream=sys.stderr, prefix="transform")
+    )
+    try:
+        Y = emb.transform(
+            loaded.X,
+            perplexity=args.perplexity,
+            k=args.k,
+            init=args.init,
+            n_iter=args.n_iter,
+            exaggeration=args.exaggeration,
+            learning_rate=args.learning_rate,
+            callbacks=progress,
+            callback_every=10,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    params = {
+        "reference": map_path.name,
+        "reference_key": args.key,
+        "representation": loaded.representation,
+        "source": inp.name,
+        "transform": {
+            "perplexity": args.perplexity,
+            "k": args.k,
+            "n_iter": args.n_iter,
+            "learning_rate": args.learning_rate,
+            "exaggeration": args.exaggeration,
+            "init": args.init,
+        },
+    }
+    written = write_result(out, loaded, Y, args.key, params, args.overwrite)
+    msg = f"napari-tsne: wrote {written}"
+    if png is not None:
+        save_figure(
+            png,
+            Y,
+            colours,
+            title=f"{inp.name} placed into {map_path.name}",
+            reference=emb.coordinates,
+            overwrite=args.overwrite,
+            label_name=colour_name,
+        )
+        msg += f" and {png}"
+    _note(args, f"{msg}; {time.perf_counter() - t0:.1f} s")
+    return EXIT_OK
+
+
+# -------------------------------------------------------------------------- main
+def _error(command: str | None, text: str) -> None:
+    prog = "napari-tsne" + (f" {command}" if command else "")
+    print(f"{prog}: error: {text}", file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +848,39 @@ def main(argv: list[str] | None = None) -> int:
         from ._demo import run_demo
 
         return int(run_demo(headless=args.headless, output_dir=args.output_dir) or 0)
-    return 2
+
+    from .engine import TSNEInputError
+    from .io import DataReadError, DataWriteError
+
+    debug = os.environ.get("NAPARI_TSNE_DEBUG", "") not in ("", "0")
+    try:
+        with _cli_warnings():
+            return int(args.func(args))
+    except (UsageError, DataReadError, TSNEInputError) as err:
+        _error(args.command, str(err))
+        code = EXIT_USAGE
+    except DataWriteError as err:
+        _error(args.command, str(err))
+        code = EXIT_FAILURE
+    except KeyboardInterrupt:
+        _error(args.command, "interrupted; nothing was written.")
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        _error(
+            args.command,
+            "not enough memory. Try --subsample, or a smaller representation "
+            "(e.g. --representation obsm/X_pca).",
+        )
+        code = EXIT_FAILURE
+    except Exception as err:  # noqa: BLE001 - the CLI reports every failure in one line
+        _error(
+            args.command,
+            f"the run failed: {type(err).__name__}: {err} (set NAPARI_TSNE_DEBUG=1 for details)",
+        )
+        code = EXIT_FAILURE
+    if debug:
+        traceback.print_exc()
+    return code
 
 
 if __name__ == "__main__":
