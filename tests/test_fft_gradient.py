@@ -184,3 +184,21 @@ def test_rejects_3d():
     Y = np.zeros((10, 3))
     with pytest.raises(ValueError):
         repulsive_fft(Y, Y, 1.0, True, *DEFAULTS)
+
+
+def test_map_wider_than_grid_falls_back_to_barnes_hut():
+    """A 2-D map wider than the grid's interval cap is handed to Barnes-Hut (with a
+    warning) instead of being interpolated on intervals wider than the kernel."""
+    from napari_tsne.engine.gradients.barnes_hut import repulsive_bh
+    from napari_tsne.engine.gradients.fft import MAX_INTERVALS_2D
+
+    rng = np.random.default_rng(3)
+    Y = rng.normal(size=(400, 2)) * MAX_INTERVALS_2D
+    with pytest.warns(RuntimeWarning, match="wider than the FFT grid"):
+        F, S = repulsive_fft(Y, Y, 1.0, True, *DEFAULTS)
+    F_bh, S_bh = repulsive_bh(Y, Y, 1.0, True, 0.5)
+    np.testing.assert_array_equal(F, F_bh)
+    np.testing.assert_array_equal(S, S_bh)
+    F_ex, S_ex = repulsive_exact(Y, Y, 1.0, True)
+    assert np.linalg.norm(S - S_ex) / np.linalg.norm(S_ex) < 1e-2
+    assert np.all(S > 0)

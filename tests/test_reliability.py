@@ -386,20 +386,10 @@ GRAD_TOL = {"bh": 5e-2, "fft": 1e-1}
 KL_TOL = 1e-2
 
 
-FFT_2D_BUG = (
-    "BUG (gradients/fft.py): for 2-D maps wider than ~1000 (the 1000-interval cap) sum_w "
-    "from the dof=1 charges [1, y, |y|^2] in float32 is wrong, even negative; Z is then "
-    "clamped to 1e-308 and the gradient explodes (each call also takes seconds)"
-)
-
-
 def _gradient_cases():
     for method, d in [("bh", 1), ("bh", 2), ("bh", 3), ("fft", 1), ("fft", 2)]:
         for scale in (1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3):
-            marks = ()
-            if (method, d, scale) == ("fft", 2, 1e3):
-                marks = pytest.mark.xfail(strict=True, reason=FFT_2D_BUG)
-            yield pytest.param(method, d, scale, marks=marks, id=f"{method}-{d}d-{scale:g}")
+            yield pytest.param(method, d, scale, id=f"{method}-{d}d-{scale:g}")
 
 
 @pytest.mark.parametrize("method, d, scale", list(_gradient_cases()))

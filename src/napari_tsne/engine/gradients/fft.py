@@ -35,6 +35,7 @@ interval is part of the numba types (tuples), so the small loops unroll.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba
 import numpy as np
@@ -43,8 +44,10 @@ from numba import prange
 
 #: dtype of the charge grids and the FFTs
 _FFT_DTYPE = np.float32
-#: cap on the intervals per dimension of a 2-D map (as openTSNE): beyond it the
-#: intervals widen instead of the grid growing (about 1 GB of FFT buffers at the cap)
+#: cap on the intervals per dimension of a 2-D map (about 1 GB of FFT buffers at the
+#: cap). Wider maps are handed to Barnes-Hut: widening the intervals instead (what
+#: openTSNE does) interpolates the near field of a kernel narrower than an interval
+#: and, in float32, loses ``sum_w`` to cancellation of the ``|y|^2`` charge.
 MAX_INTERVALS_2D = 1000
 
 
@@ -426,6 +429,12 @@ def _kernel_values(r2, dof):
     return k.astype(_FFT_DTYPE).astype(np.float64)
 
 
+def _too_wide(Ys, Yt, same, ints_in_interval):
+    """Whether a 2-D map needs more intervals than ``MAX_INTERVALS_2D``."""
+    lo, hi = _bounds(Ys, Yt, same)
+    return float(np.max(hi - lo)) > MAX_INTERVALS_2D * ints_in_interval
+
+
 def _fft_2d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
     lo, hi = _bounds(Ys, Yt, same)
     ext = _floor_extent(hi - lo)
@@ -608,6 +617,18 @@ def repulsive_fft(
     if n_t == 0 or Ys.shape[0] == 0:
         return np.zeros((n_t, d), dtype=np.float64), np.zeros(n_t, dtype=np.float64)
     n_thr = max(1, int(numba.get_num_threads()))
+    if d == 2 and _too_wide(Ys, Yt, same, ints_in_interval):
+        from .barnes_hut import repulsive_bh
+
+        warnings.warn(
+            "The map is wider than the FFT grid covers "
+            f"({MAX_INTERVALS_2D} intervals of {ints_in_interval:g}); computing the "
+            "repulsion by Barnes-Hut while it is. A map this wide usually means a "
+            "learning rate or exaggeration far too large.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return repulsive_bh(Ys, Yt, float(dof), bool(same), 0.5)
     fn = _fft_2d if d == 2 else _fft_1d
     return fn(
         Ys, Yt, bool(same), float(dof), p, int(min_num_intervals), float(ints_in_interval), n_thr
