@@ -2,50 +2,21 @@
 
 ``load_fashion_mnist()`` reads the original IDX ``.gz`` files (Xiao et al. 2017) from
 ``$FASHION_MNIST_DIR`` or ``/usr/share/datasets/fashion-mnist``: 60,000 training and
-10,000 test images of 28 x 28 pixels in 10 classes.
+10,000 test images of 28 x 28 pixels in 10 classes. The reading is done by
+:mod:`napari_tsne.io.idx`, shared with the napari sample and the examples; this module
+only reshapes it into the flat ``(X, y, split)`` form the benchmarks use.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
-
-
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file (optionally gzipped): magic ``0 0 dtype ndim``, big-endian
-    uint32 dimensions, then the data in C order."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if zero != 0 or dtype_code not in _IDX_DTYPES:
-        raise ValueError(f"{path} is not an IDX file (magic {raw[:4]!r}).")
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    data = np.frombuffer(raw, dtype=_IDX_DTYPES[dtype_code], offset=4 + 4 * ndim)
-    if data.size != int(np.prod(shape)):
-        raise ValueError(f"{path}: expected {np.prod(shape)} values, found {data.size}.")
-    return data.reshape(shape).astype(data.dtype.newbyteorder("="), copy=False)
+# the one Fashion-MNIST/IDX reader of the project; re-exported for old imports
+from napari_tsne.io.idx import FASHION_MNIST_CLASSES, read_idx  # noqa: F401
+from napari_tsne.io.idx import load_fashion_mnist as _load_all
 
 
 @dataclass(frozen=True)
@@ -68,17 +39,13 @@ def load_fashion_mnist(directory: str | Path | None = None):
     """Fashion-MNIST as ``(X, y, split)``: ``X`` uint8 (70000, 784) (flattened images,
     training images first), ``y`` uint8 (70000,) class labels 0-9, and ``split`` (a
     :class:`Split`; ``X[split.train]``, ``X[split.test]``)."""
-    d = Path(directory) if directory is not None else FASHION_MNIST_DIR
-    parts = []
-    for prefix in ("train", "t10k"):
-        images = read_idx(d / f"{prefix}-images-idx3-ubyte.gz")
-        labels = read_idx(d / f"{prefix}-labels-idx1-ubyte.gz")
-        if images.shape[0] != labels.shape[0]:
-            raise ValueError(f"{prefix}: {images.shape[0]} images but {labels.shape[0]} labels.")
-        parts.append((images.reshape(images.shape[0], -1), labels))
-    X = np.ascontiguousarray(np.concatenate([parts[0][0], parts[1][0]]))
-    y = np.concatenate([parts[0][1], parts[1][1]])
-    return X, y, Split(parts[0][0].shape[0], parts[1][0].shape[0])
+    data = _load_all(directory)
+    n_train, n_test = len(data.train_images), len(data.test_images)
+    X = np.concatenate(
+        [data.train_images.reshape(n_train, -1), data.test_images.reshape(n_test, -1)]
+    )
+    y = np.concatenate([data.train_labels, data.test_labels])
+    return X, y, Split(n_train, n_test)
 
 
 def pca(X: np.ndarray, n_components: int = 50, fit_rows=None) -> np.ndarray:

@@ -11,15 +11,20 @@
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+
+# the shared loader of the package (class names re-exported for the examples)
+from napari_tsne.io.idx import (
+    FASHION_MNIST_CLASSES,  # noqa: F401
+    fashion_mnist_available,
+)
+from napari_tsne.io.idx import load_fashion_mnist as _load_all
 
 FAST = os.environ.get("NAPARI_TSNE_FAST", "") not in ("", "0")
 IN_NOTEBOOK = "ipykernel" in sys.modules
@@ -28,19 +33,6 @@ if not IN_NOTEBOOK:
     import matplotlib
 
     matplotlib.use("Agg")
-
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
 
 
 def _repo_root() -> Path:
@@ -96,30 +88,19 @@ class Timer:
         return "\n".join(lines)
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    _, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
-    if dtype_code != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file")
-    shape = struct.unpack(f">{ndim}I", raw[4 : 4 + 4 * ndim])
-    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
-
-
 def load_fashion_mnist():
     """``(X, y)``: 70,000 images as uint8 rows of 784 pixels and their labels 0-9, or
-    None when the files are not installed."""
-    d = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-    files = [
-        d / f"{p}-{k}-idx{n}-ubyte.gz"
-        for p in ("train", "t10k")
-        for k, n in (("images", 3), ("labels", 1))
-    ]
-    if not all(f.is_file() for f in files):
+    None when the files are not installed (read by :mod:`napari_tsne.io.idx`)."""
+    if not fashion_mnist_available():
         return None
-    parts = [_read_idx(f) for f in files]
-    X = np.concatenate([parts[0].reshape(len(parts[0]), -1), parts[2].reshape(len(parts[2]), -1)])
-    y = np.concatenate([parts[1], parts[3]])
+    data = _load_all()
+    X = np.concatenate(
+        [
+            data.train_images.reshape(len(data.train_images), -1),
+            data.test_images.reshape(len(data.test_images), -1),
+        ]
+    )
+    y = np.concatenate([data.train_labels, data.test_labels])
     return X, y
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import os
 import shutil
 from pathlib import Path
@@ -16,22 +17,29 @@ import scipy.sparse as sp
 
 import napari_tsne.io as nio
 from napari_tsne.io import (
+    FASHION_MNIST_CLASSES,
     DataReadError,
     DataWriteError,
+    FashionMNISTNotFoundError,
     UnknownRepresentationError,
     anndata_io,
     atomic,
     atomic_path,
+    fashion_mnist_available,
     get_representation,
     list_representations,
+    load_fashion_mnist,
+    load_fashion_mnist_part,
     read_array,
     read_h5ad,
+    read_idx,
     read_table,
     representation_shapes,
     sanitize_params,
     write_array,
     write_embedding,
 )
+from napari_tsne.io import idx as idx_module
 
 N_OBS, N_VARS = 40, 12
 
@@ -611,3 +619,183 @@ def test_table_without_numbers(tmp_path: Path) -> None:
     path.write_text("name\nfoo\nbar\n")
     with pytest.raises(DataReadError, match="no numeric columns"):
         read_table(path)
+
+
+# ---------------------------------------------------------------------------- IDX files
+
+_IDX_CODES = {"u1": 0x08, "i1": 0x09, "i2": 0x0B, "i4": 0x0C, "f4": 0x0D, "f8": 0x0E}
+
+
+def _idx_bytes(arr: np.ndarray) -> bytes:
+    """The IDX encoding of *arr* (written independently of the reader under test)."""
+    kind = arr.dtype.kind + str(arr.dtype.itemsize)
+    header = bytes([0, 0, _IDX_CODES[kind], arr.ndim])
+    header += b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    return header + arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+
+
+def _write_idx(path: Path, arr_or_bytes, gz: bool) -> Path:
+    raw = arr_or_bytes if isinstance(arr_or_bytes, bytes) else _idx_bytes(arr_or_bytes)
+    path.write_bytes(gzip.compress(raw) if gz else raw)
+    return path
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+def test_idx_roundtrip_images_and_labels(tmp_path: Path, gz: bool) -> None:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 5, 4), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=7, dtype=np.uint8)
+    suffix = ".gz" if gz else ""
+    got_images = read_idx(_write_idx(tmp_path / f"img-idx3-ubyte{suffix}", images, gz))
+    got_labels = read_idx(_write_idx(tmp_path / f"lab-idx1-ubyte{suffix}", labels, gz))
+    assert got_images.dtype == np.uint8 and got_images.shape == (7, 5, 4)
+    assert got_labels.dtype == np.uint8 and got_labels.shape == (7,)
+    np.testing.assert_array_equal(got_images, images)
+    np.testing.assert_array_equal(got_labels, labels)
+    assert got_images.flags.writeable and got_images.flags.c_contiguous
+    # only the first items, e.g. for a quick sample of a large file
+    np.testing.assert_array_equal(read_idx(tmp_path / f"img-idx3-ubyte{suffix}", 3), images[:3])
+
+
+@pytest.mark.parametrize("dtype", ["i1", ">i2", ">i4", ">f4", ">f8"])
+def test_idx_other_types_native_order(tmp_path: Path, dtype: str) -> None:
+    arr = (np.arange(24).reshape(2, 3, 4) - 10).astype(dtype)
+    got = read_idx(_write_idx(tmp_path / "a.idx", arr, gz=False))
+    assert got.dtype.isnative and got.dtype.kind == np.dtype(dtype).kind
+    np.testing.assert_array_equal(got, arr)
+
+
+def test_idx_gzip_detected_from_content(tmp_path: Path) -> None:
+    labels = np.arange(10, dtype=np.uint8)
+    # unpacked data under a .gz name (browsers do this) and gzipped data without .gz
+    np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / "a.gz", labels, False)), labels)
+    np.testing.assert_array_equal(read_idx(_write_idx(tmp_path / "b.idx", labels, True)), labels)
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+def test_idx_truncated(tmp_path: Path, gz: bool) -> None:
+    raw = _idx_bytes(np.zeros((10, 28, 28), dtype=np.uint8))
+    path = _write_idx(tmp_path / "t.idx", raw[:-100], gz)
+    with pytest.raises(DataReadError, match=r"truncated.*\(10, 28, 28\).*download it again"):
+        read_idx(path)
+    # cut inside the header
+    with pytest.raises(DataReadError, match="truncated inside its header"):
+        read_idx(_write_idx(tmp_path / "h.idx", raw[:9], gz))
+
+
+def test_idx_truncated_gzip_stream(tmp_path: Path) -> None:
+    raw = gzip.compress(_idx_bytes(np.arange(5000, dtype=np.uint8).reshape(50, 100)))
+    path = tmp_path / "cut.gz"
+    path.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataReadError, match="damaged or incomplete gzip"):
+        read_idx(path)
+
+
+def test_idx_header_claims_too_much(tmp_path: Path) -> None:
+    # a damaged header must give a clear error, not a MemoryError
+    raw = bytes([0, 0, 0x08, 3]) + (2**31).to_bytes(4, "big") * 3 + b"\0" * 64
+    for gz in (True, False):
+        with pytest.raises(DataReadError, match="truncated"):
+            read_idx(_write_idx(tmp_path / f"big{gz}.idx", raw, gz))
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "plain"])
+def test_idx_wrong_magic(tmp_path: Path, gz: bool) -> None:
+    raw = _idx_bytes(np.zeros((3, 2), dtype=np.uint8))
+    with pytest.raises(DataReadError, match=r"not an IDX file.*01 00 08 02"):
+        read_idx(_write_idx(tmp_path / "m1.idx", b"\x01" + raw[1:], gz))
+    with pytest.raises(DataReadError, match=r"not an IDX file.*00 00 07 02.*type code"):
+        read_idx(_write_idx(tmp_path / "m2.idx", raw[:2] + b"\x07" + raw[3:], gz))
+    with pytest.raises(DataReadError, match="not an IDX file"):
+        read_idx(_write_idx(tmp_path / "m3.idx", b"PK\x03\x04 a zip file", gz))
+
+
+def test_idx_other_problems(tmp_path: Path) -> None:
+    with pytest.raises(DataReadError, match="No such file"):
+        read_idx(tmp_path / "missing.gz")
+    with pytest.raises(DataReadError, match="folder"):
+        read_idx(tmp_path)
+    with pytest.raises(DataReadError, match="too short"):
+        read_idx(_write_idx(tmp_path / "empty.idx", b"", False))
+    extra = _idx_bytes(np.zeros(4, dtype=np.uint8)) + b"\0\0"
+    with pytest.raises(DataReadError, match="more data than its header"):
+        read_idx(_write_idx(tmp_path / "extra.idx", extra, False))
+    with pytest.raises(ValueError, match="max_items"):
+        read_idx(_write_idx(tmp_path / "ok.idx", np.zeros(4, dtype=np.uint8), False), -1)
+
+
+def _fake_fashion_mnist(folder: Path, n_train: int = 6, n_test: int = 4, gz: bool = True):
+    """A tiny data set with the real file names; pixel value = image index."""
+    folder.mkdir(parents=True, exist_ok=True)
+    suffix = ".gz" if gz else ""
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None], (n, 28, 28))
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        _write_idx(folder / f"{prefix}-images-idx3-ubyte{suffix}", np.ascontiguousarray(images), gz)
+        _write_idx(folder / f"{prefix}-labels-idx1-ubyte{suffix}", labels, gz)
+    return folder
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzip", "unpacked"])
+def test_load_fashion_mnist_from_directory(tmp_path: Path, gz: bool) -> None:
+    d = _fake_fashion_mnist(tmp_path / "fm", gz=gz)
+    data = load_fashion_mnist(d)
+    assert data.train_images.shape == (6, 28, 28) and data.test_images.shape == (4, 28, 28)
+    assert data.train_labels.shape == (6,) and data.test_labels.dtype == np.uint8
+    assert data.train_images[5, 0, 0] == 5
+    images, labels = load_fashion_mnist_part("test", d, max_items=2)
+    assert images.shape == (2, 28, 28) and list(labels) == [0, 1]
+    assert len(FASHION_MNIST_CLASSES) == 10 and FASHION_MNIST_CLASSES[9] == "Ankle boot"
+
+
+def test_load_fashion_mnist_search_order(tmp_path: Path, monkeypatch) -> None:
+    default = _fake_fashion_mnist(tmp_path / "default", n_train=3)
+    env = _fake_fashion_mnist(tmp_path / "env", n_train=5)
+    monkeypatch.setattr(idx_module, "DEFAULT_FASHION_MNIST_DIR", default)
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(env))
+    assert len(load_fashion_mnist().train_images) == 5
+    # $FASHION_MNIST_DIR without the files: the Debian folder is next
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "nothing"))
+    assert len(load_fashion_mnist().train_images) == 3
+    monkeypatch.delenv("FASHION_MNIST_DIR")
+    assert len(load_fashion_mnist().train_images) == 3
+
+
+def test_load_fashion_mnist_missing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(idx_module, "DEFAULT_FASHION_MNIST_DIR", tmp_path / "no-default")
+    monkeypatch.setenv("FASHION_MNIST_DIR", str(tmp_path / "no-env"))
+    assert not fashion_mnist_available()
+    with pytest.raises(FashionMNISTNotFoundError) as info:
+        load_fashion_mnist()
+    message = str(info.value)
+    assert "no-env" in message and "no-default" in message
+    assert "dataset-fashion-mnist" in message and "FASHION_MNIST_DIR" in message
+    # one error that callers can catch either as a read problem or as a missing file
+    assert isinstance(info.value, DataReadError) and isinstance(info.value, FileNotFoundError)
+    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz"):
+        load_fashion_mnist_part("train", tmp_path)
+
+
+def test_load_fashion_mnist_inconsistent_files(tmp_path: Path) -> None:
+    d = _fake_fashion_mnist(tmp_path / "fm")
+    _write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros(5, dtype=np.uint8), True)
+    with pytest.raises(DataReadError, match="6 images but .* 5 labels"):
+        load_fashion_mnist(d)
+    _write_idx(d / "train-labels-idx1-ubyte.gz", np.full(6, 12, dtype=np.uint8), True)
+    with pytest.raises(DataReadError, match="labels are 0-9"):
+        load_fashion_mnist(d)
+    _write_idx(d / "train-labels-idx1-ubyte.gz", np.zeros((6, 2), dtype=np.uint8), True)
+    with pytest.raises(DataReadError, match="uint8 labels"):
+        load_fashion_mnist(d)
+
+
+@pytest.mark.skipif(not fashion_mnist_available(), reason="Fashion-MNIST files not installed")
+def test_real_fashion_mnist() -> None:
+    data = load_fashion_mnist()
+    assert data.train_images.shape == (60000, 28, 28) and data.train_labels.shape == (60000,)
+    assert data.test_images.shape == (10000, 28, 28) and data.test_labels.shape == (10000,)
+    assert data.train_images.dtype == np.uint8 and data.test_labels.dtype == np.uint8
+    # the official set is balanced: 6000 / 1000 images per class
+    assert np.bincount(data.train_labels).tolist() == [6000] * 10
+    assert np.bincount(data.test_labels).tolist() == [1000] * 10
+    assert data.train_labels[0] == FASHION_MNIST_CLASSES.index("Ankle boot")

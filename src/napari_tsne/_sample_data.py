@@ -7,26 +7,13 @@ features of the map so it can be coloured by class.
 
 from __future__ import annotations
 
-import gzip
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-FASHION_MNIST_DIR = Path(os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist"))
-FASHION_MNIST_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
+from .io.idx import FASHION_MNIST_CLASSES, load_fashion_mnist_part
+from .io.idx import fashion_mnist_available as _available
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -59,34 +46,19 @@ def digits():
     return [_image_layer(images, labels, None, "digits", (0.0, 16.0))]
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[0:4], "big")
-    ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    offset = 4 + 4 * ndim
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims)
-
-
 def load_fashion_mnist(n: int = 3000, folder: str | Path | None = None):
-    """The first *n* Fashion-MNIST training images (n, 28, 28) uint8 and labels."""
-    folder = Path(folder) if folder is not None else FASHION_MNIST_DIR
-    img = folder / "train-images-idx3-ubyte.gz"
-    lab = folder / "train-labels-idx1-ubyte.gz"
-    if not img.is_file() or not lab.is_file():
-        raise FileNotFoundError(
-            f"Fashion-MNIST files not found in {folder}. Install the Debian package that "
-            "provides /usr/share/datasets/fashion-mnist, or set FASHION_MNIST_DIR to a folder "
-            "with train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz."
-        )
-    images = _read_idx(img)[:n]
-    labels = _read_idx(lab)[:n].astype(np.int64)
-    return np.ascontiguousarray(images), labels
+    """The first *n* Fashion-MNIST training images (n, 28, 28) uint8 and labels (int64).
+
+    Reads only those *n* images (via :mod:`napari_tsne.io.idx`, the shared loader), so
+    the sample opens quickly; raises ``FileNotFoundError`` when the data set is absent.
+    """
+    images, labels = load_fashion_mnist_part("train", folder, max_items=n)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
 
 
 def fashion_mnist_available() -> bool:
-    return (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
+    """Whether the Fashion-MNIST training files are installed (the sample needs only them)."""
+    return _available(parts=("train",))
 
 
 def fashion_mnist(n: int = 3000):

@@ -7,6 +7,9 @@
 * :func:`read_array`, :func:`read_table`, :func:`write_array`: ``.npy`` /
   ``.csv`` / ``.tsv`` matrices.
 * :func:`atomic_path`: the atomic-replace helper every writer uses.
+* :func:`read_idx`, :func:`load_fashion_mnist`, :data:`FASHION_MNIST_CLASSES`: IDX
+  files and the Fashion-MNIST data set (the one loader the sample, the examples and
+  the benchmarks share).
 
 Problems raise :class:`DataReadError` (a ``ValueError``) or
 :class:`DataWriteError` (an ``OSError``) with messages meant for end users.
@@ -24,16 +27,34 @@ from .anndata_io import (
 )
 from .arrays import read_array, read_table, write_array
 from .atomic import DataReadError, DataWriteError, atomic_path
+from .idx import (
+    FASHION_MNIST_CLASSES,
+    FashionMNIST,
+    FashionMNISTNotFoundError,
+    fashion_mnist_available,
+    fashion_mnist_dir,
+    load_fashion_mnist,
+    load_fashion_mnist_part,
+    read_idx,
+)
 
 __all__ = [
+    "FASHION_MNIST_CLASSES",
     "DataReadError",
     "DataWriteError",
+    "FashionMNIST",
+    "FashionMNISTNotFoundError",
     "UnknownRepresentationError",
     "atomic_path",
+    "fashion_mnist_available",
+    "fashion_mnist_dir",
     "get_representation",
     "list_representations",
+    "load_fashion_mnist",
+    "load_fashion_mnist_part",
     "read_array",
     "read_h5ad",
+    "read_idx",
     "read_table",
     "representation_shapes",
     "sanitize_params",
