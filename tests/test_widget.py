@@ -9,6 +9,7 @@ Runs are kept tiny (a few hundred points, tens of iterations, one thread).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -242,6 +243,36 @@ def test_stop_mid_run_and_continue(make_napari_viewer, qtbot, digits):
     np.testing.assert_array_equal(w.layer.data, w.embedding.coordinates)
 
 
+def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, digits, monkeypatch):
+    """napari's progress bar (activity dock) follows the run: the compile notice on a
+    first run, then phase and KL in its description and the iterations as its value."""
+    import napari_tsne._widget as widget_module
+
+    monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
+    viewer = make_napari_viewer(show=True)
+    image = add_digits(viewer, digits, 0, 200)
+    w = make_widget(viewer, early_exaggeration_iter=20, n_iter=5000, update_interval=5)
+    w.progress_interval = 0.0  # every update, not once a second
+    w.source.value = image
+    w.run()
+    pbar = w._pbar
+    assert pbar is not None and pbar.total == 5020
+    texts, values = [], []
+    pbar.events.description.connect(lambda e: texts.append(e.value))
+    pbar.events.value.connect(lambda e: values.append(e.value))
+    qtbot.waitUntil(lambda: w.embedding is not None and w.embedding.n_iter >= 40, timeout=TIMEOUT)
+    # the status line shows phase, iteration and KL (set 20 ms after a map update)
+    qtbot.waitUntil(lambda: "iteration" in w.status.value, timeout=TIMEOUT)
+    assert "KL" in w.status.value
+    w.stop()
+    wait_done(qtbot, w)
+    assert any("compiling" in t for t in texts), texts
+    assert any("early exaggeration" in t and "KL" in t for t in texts), texts
+    assert any("optimisation" in t and "KL" in t for t in texts), texts
+    assert values and 0 < max(values) <= w.embedding.n_iter
+    assert w._pbar is None  # closed when the run ended
+
+
 def test_exaggeration_changed_mid_run(make_napari_viewer, qtbot, digits, monkeypatch):
     seen = []
     original = TSNEEmbedding.optimize
@@ -397,7 +428,27 @@ def _timer_gaps(qtbot, action, *, until, interval=0.2):
     return float(gaps.max()), len(during), t1 - t0
 
 
-def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
+def _spin_kernel(nogil: bool, seconds: float):
+    """A numba kernel (``nogil`` as given) that computes for about ``seconds``."""
+    import numba
+
+    @numba.njit(nogil=nogil, cache=False)
+    def spin(n):
+        x = 0.0
+        for i in range(n):
+            x += math.sqrt(i + x % 7.0)
+        return x
+
+    n = 200_000
+    spin(n)  # compile
+    t0 = time.perf_counter()
+    spin(n)
+    per_step = max((time.perf_counter() - t0) / n, 1e-10)
+    steps = int(seconds / per_step)
+    return lambda: spin(steps)
+
+
+def test_gui_stays_responsive(make_napari_viewer, qtbot, digits, monkeypatch):
     """A 10 ms QTimer keeps ticking during a run: the engine never blocks the GUI.
 
     The longest gap must be under 100 ms. Each map update costs one napari redraw
@@ -407,6 +458,13 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
     computation competing for the CPU like the engine does), and the limit is
     raised to twice their longest gap when that is larger (only on an overloaded
     machine: redraws that take over 50 ms).
+
+    The real kernels of this small run take milliseconds each, so a kernel that held
+    the GIL would hardly show here (``test_packaging`` checks that every kernel is
+    compiled with ``nogil=True``). Two control runs show that the measurement tells
+    the difference: each chunk of the run also calls a numba kernel computing for
+    2x the limit, once compiled with ``nogil=True`` (the GUI must stay under the
+    limit) and once without it (the gap must exceed the limit).
     """
     viewer = make_napari_viewer(show=True)
     viewer.window._qt_window.resize(560, 400)  # small window: cheaper software-GL repaints
@@ -464,6 +522,38 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits):
         f"longest gap {longest * 1000:.0f} ms during the run; plain redraws: "
         f"{baseline * 1000:.0f} ms"
     )
+
+    # controls: every chunk also runs a kernel of 2x the limit, releasing the GIL or not
+    original = TSNEEmbedding.optimize
+    w.n_iter.value = 5000
+
+    def gap_with(kernel):
+        def optimize(self, *args, **kw):
+            kernel()
+            return original(self, *args, **kw)
+
+        monkeypatch.setattr(TSNEEmbedding, "optimize", optimize)
+        w.run()
+        run = w._run
+        gap, _, _ = _timer_gaps(
+            qtbot,
+            None,
+            until=lambda: not w.is_running or (run.emb is not None and run.emb.n_iter >= 10),
+        )
+        w.stop()
+        wait_done(qtbot, w)
+        monkeypatch.setattr(TSNEEmbedding, "optimize", original)
+        assert run.emb.n_iter >= 10
+        return gap
+
+    free = gap_with(_spin_kernel(nogil=True, seconds=2 * limit))
+    held = gap_with(_spin_kernel(nogil=False, seconds=2 * limit))
+    print(
+        f"responsiveness controls ({2 * limit * 1000:.0f} ms kernel per chunk): longest "
+        f"gap {free * 1000:.0f} ms with nogil=True, {held * 1000:.0f} ms without"
+    )
+    assert free < limit, f"a long nogil kernel blocked the GUI for {free * 1000:.0f} ms"
+    assert held > limit, "the measurement did not see a kernel that holds the GIL"
 
 
 # ------------------------------------------------------------------------ bad input
@@ -614,6 +704,82 @@ def test_close_viewer_mid_run(make_napari_viewer, qtbot, digits):
     qtbot.waitUntil(lambda: bool(finished) or w.worker is None, timeout=TIMEOUT)
     qtbot.wait(50)
     assert w.embedding.n_iter < 5020
+
+
+# ------------------------------------------------------------------------- load
+
+#: bounds of the start/stop load test (issue #7): no Python thread may be left over,
+#: OS threads (Qt's thread pool may start a fresh worker thread) at most this many
+#: more, and RSS may grow by at most this much over 20 Run -> Stop cycles after a
+#: warm-up cycle (allocator noise; measured growth is about 1 MiB)
+START_STOP_CYCLES = 20
+MAX_START_STOP_EXTRA_OS_THREADS = 2
+MAX_START_STOP_RSS_GROWTH = 16 * 2**20
+
+
+def test_start_stop_cycles_do_not_grow_threads_or_memory(make_napari_viewer, qtbot, digits):
+    """20 Run -> Stop cycles through the real widget leave no extra thread and no
+    memory growth beyond a bound.
+
+    Each cycle presses Run on 300 digits (5,000 iterations planned), waits until the
+    map layer has been updated, presses Stop and waits for the worker to finish.
+    After one warm-up cycle (numba caches, napari's layer and progress bar, Qt's
+    thread pool), after every cycle ``threading.active_count()`` must be back at its
+    baseline and the OS thread count at most ``MAX_START_STOP_EXTRA_OS_THREADS`` = 2
+    above it; over the 20 cycles the process RSS (psutil) may grow by less than
+    ``MAX_START_STOP_RSS_GROWTH`` = 16 MiB; and every run replaced by a newer one
+    (its data, P matrix and embedding) must have been freed.
+    Measured (2 shared cores, Xvfb, Mesa, 20 cycles in about 20 s): Python threads 1
+    before and after every cycle, OS threads 12 -> 12, RSS growth 1.2 MiB (of 552 MiB),
+    all 19 replaced runs freed.
+    """
+    import gc
+    import weakref
+
+    psutil = pytest.importorskip("psutil")
+    proc = psutil.Process()
+    viewer = make_napari_viewer(show=True)
+    image = add_digits(viewer, digits, 0, 300)
+    w = make_widget(viewer, n_iter=5000, update_interval=5)
+    w.source.value = image
+
+    def cycle():
+        n0 = w.n_updates
+        w.run()
+        assert w.is_running
+        qtbot.waitUntil(lambda: w.n_updates >= n0 + 2, timeout=TIMEOUT)
+        w.stop()
+        wait_done(qtbot, w)
+        assert w.status.value.startswith("stopped"), w.status.value
+        assert w.embedding.n_iter < 5250  # stopped, not run to the end
+
+    cycle()  # warm-up
+    qtbot.wait(50)
+    gc.collect()
+    threads0 = threading.active_count()
+    os_threads0 = proc.num_threads()
+    rss0 = proc.memory_info().rss
+    threads, os_threads, rss, runs = [], [], [], []
+    for _ in range(START_STOP_CYCLES):
+        cycle()
+        runs.append(weakref.ref(w._run))
+        threads.append(threading.active_count())
+        os_threads.append(proc.num_threads())
+        rss.append(proc.memory_info().rss)
+    qtbot.wait(50)
+    gc.collect()
+    growth = proc.memory_info().rss - rss0
+    print(
+        f"start/stop x{START_STOP_CYCLES}: Python threads {threads0} -> {threads}; OS "
+        f"threads {os_threads0} -> {os_threads}; RSS {rss0 / 2**20:.1f} MiB, growth "
+        f"{growth / 2**20:.1f} MiB (per cycle: "
+        f"{[round((r - rss0) / 2**20, 1) for r in rss]})"
+    )
+    assert all(t == threads0 for t in threads), (threads0, threads)
+    assert max(os_threads) <= os_threads0 + MAX_START_STOP_EXTRA_OS_THREADS
+    assert sum(r() is not None for r in runs[:-1]) == 0, "earlier runs were not freed"
+    assert len(viewer.layers) == 2  # the source and one map layer, reused by every run
+    assert growth < MAX_START_STOP_RSS_GROWTH, f"RSS grew by {growth / 2**20:.1f} MiB"
 
 
 # ------------------------------------------------------------------ warm-up, close

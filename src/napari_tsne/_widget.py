@@ -39,6 +39,7 @@ from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_error, show_info
 
+from ._options import PREFERRED_COLOUR_COLUMNS, WIDGET_OPTIONS, tsne_kwargs
 from ._reader import point_size
 from ._sources import (
     ANNDATA_FILE,
@@ -70,19 +71,6 @@ __all__ = ["TSNEWidget", "TSNERun", "LiveValues", "Update", "warm_up_kernels"]
 ENGINE_LOCK = threading.RLock()
 NO_COLOUR = "(single colour)"
 DEFAULT_COLOUR = "#4f9bd9"
-#: annotation columns that are good defaults for colouring, best first
-_PREFERRED_COLOUR = (
-    "label",
-    "labels",
-    "class",
-    "cell_type",
-    "celltype",
-    "leiden",
-    "louvain",
-    "cluster",
-    "clusters",
-    "batch",
-)
 #: iterations of the early-exaggeration phase of the full map after subsample-and-extend
 FULL_EE_ITER = 125
 
@@ -205,20 +193,7 @@ class TSNERun:
         self.stage = "sample" if self.sample_idx is not None else "map"
         self.emb = None
         self.total_iterations = 0
-        ee = int(self.tsne.early_exaggeration_iter)
-        self.plan: list[Phase] = []
-        if ee:
-            self.plan.append(
-                Phase(
-                    "early exaggeration",
-                    ee,
-                    float(self.tsne.early_exaggeration),
-                    float(self.tsne.early_momentum),
-                )
-            )
-        self.plan.append(
-            Phase("optimisation", int(self.tsne.n_iter), None, float(self.tsne.momentum))
-        )
+        self.plan: list[Phase] = self._phases(int(self.tsne.early_exaggeration_iter))
         self._done_in_run = 0
         self._total_in_run = 0
         #: sequence number of the latest coordinate update (read by the main thread to
@@ -226,6 +201,21 @@ class TSNERun:
         self.seq = 0
 
     # ------------------------------------------------------------------ helpers
+    def _phases(self, early_exaggeration_iter: int) -> list[Phase]:
+        """The plan of a map: early exaggeration (if any), then the optimisation."""
+        plan = []
+        if early_exaggeration_iter:
+            plan.append(
+                Phase(
+                    "early exaggeration",
+                    early_exaggeration_iter,
+                    float(self.tsne.early_exaggeration),
+                    float(self.tsne.early_momentum),
+                )
+            )
+        plan.append(Phase("optimisation", int(self.tsne.n_iter), None, float(self.tsne.momentum)))
+        return plan
+
     @property
     def rows(self) -> np.ndarray | None:
         """Rows of X that the current map holds (None: all, in order)."""
@@ -331,19 +321,7 @@ class TSNERun:
             emb = full.prepare(self.X)
         self.emb = emb
         self.stage = "map"
-        self.plan = []
-        if ee:
-            self.plan.append(
-                Phase(
-                    "early exaggeration",
-                    ee,
-                    float(self.tsne.early_exaggeration),
-                    float(self.tsne.early_momentum),
-                )
-            )
-        self.plan.append(
-            Phase("optimisation", int(self.tsne.n_iter), None, float(self.tsne.momentum))
-        )
+        self.plan = self._phases(ee)
         yield self._coords("all samples: initialisation")
         yield from self._optimise_plan(live, stop)
 
@@ -428,6 +406,22 @@ def categorical_palette(n: int) -> np.ndarray:
     return np.array([hsv(i / n) for i in range(n)])
 
 
+#: widget class and value type of each kind of option (see ``_options.Option.widget``)
+_WIDGET_TYPES = {"float": FloatSpinBox, "int": SpinBox, "choice": ComboBox}
+_VALUE_TYPES = {"float": float, "int": int, "choice": str}
+#: choices that come from the engine (``_options`` does not import it)
+_ENGINE_CHOICES = {"metric": list(METRICS)}
+
+
+def _option_widget(name: str):
+    """The control of the t-SNE option ``name`` (label, default, range from _options)."""
+    opt = WIDGET_OPTIONS[name]
+    kwargs = opt.widget_kwargs()
+    if name in _ENGINE_CHOICES:
+        kwargs["choices"] = _ENGINE_CHOICES[name]
+    return _WIDGET_TYPES[opt.widget["kind"]](**kwargs)
+
+
 def _header(text: str) -> Label:
     lab = Label(value=f"<b>{text}</b>")
     return lab
@@ -458,6 +452,7 @@ class TSNEWidget(Container):
         self._n_added = 0
         self._closed = False
         self._cancelled = False
+        self._run_ended = True
         self._file_cache: dict[str, Any] = {}
         self._add_cache: dict[str, Any] = {}
         self._memory_adata = None
@@ -494,42 +489,12 @@ class TSNEWidget(Container):
         self.source_info = Label(value="")
 
         # ------------------------------------------------------------ settings
-        self.perplexity = FloatSpinBox(
-            label="perplexity", value=30.0, min=1.0, max=10_000.0, step=5.0
-        )
-        self.n_iter = SpinBox(
-            label="iterations",
-            value=500,
-            min=0,
-            max=100_000,
-            step=50,
-            tooltip="Iterations after early exaggeration (also what Continue adds)",
-        )
-        self.early_exaggeration = FloatSpinBox(
-            label="early exaggeration", value=12.0, min=1.0, max=1000.0, step=1.0
-        )
-        self.early_exaggeration_iter = SpinBox(
-            label="early exaggeration length", value=250, min=0, max=100_000, step=25
-        )
-        self.exaggeration = FloatSpinBox(
-            label="exaggeration",
-            value=1.0,
-            min=0.1,
-            max=100.0,
-            step=0.5,
-            tooltip="Can be changed during a run; >1 separates clusters more",
-        )
+        # the t-SNE parameters: one control per widget option of _options.EMBED_OPTIONS
+        for name in WIDGET_OPTIONS:
+            setattr(self, name, _option_widget(name))
         self.auto_learning_rate = CheckBox(
             text="automatic learning rate", value=True, tooltip="n / exaggeration (recommended)"
         )
-        self.learning_rate = FloatSpinBox(
-            label="learning rate", value=200.0, min=1.0, max=1e7, step=50.0, enabled=False
-        )
-        self.metric = ComboBox(label="metric", choices=list(METRICS), value="euclidean")
-        self.init = ComboBox(
-            label="initialisation", choices=["pca", "spectral", "random"], value="pca"
-        )
-        self.seed = SpinBox(label="random seed", value=42, min=0, max=2**31 - 1)
         self.n_jobs = SpinBox(
             label="threads (0 = all)", value=0, min=0, max=max(1, os.cpu_count() or 1)
         )
@@ -907,15 +872,11 @@ class TSNEWidget(Container):
                     pass
 
     def _on_source_changed(self, *args):
-        is_file = self.source.value == ANNDATA_FILE
-        self.file.visible = is_file
-        self.representation.reset_choices()
-        pref = self._preferred_representation(list(self.representation.choices))
-        if pref is not None:
-            self.representation.value = pref
-        self._update_source_info()
+        self.file.visible = self.source.value == ANNDATA_FILE
+        self._on_file_changed()
 
     def _on_file_changed(self, *args):
+        """New representations to choose from: pick the preferred one."""
         self.representation.reset_choices()
         pref = self._preferred_representation(list(self.representation.choices))
         if pref is not None:
@@ -1002,20 +963,14 @@ class TSNEWidget(Container):
         return check_source(src, drop_nonfinite=bool(self.drop_nonfinite.value))
 
     def _params(self) -> dict[str, Any]:
-        lr = "auto" if self.auto_learning_rate.value else float(self.learning_rate.value)
-        jobs = int(self.n_jobs.value)
-        return dict(
-            perplexity=float(self.perplexity.value),
-            n_iter=int(self.n_iter.value),
-            early_exaggeration=float(self.early_exaggeration.value),
-            early_exaggeration_iter=int(self.early_exaggeration_iter.value),
-            exaggeration=float(self.exaggeration.value),
-            learning_rate=lr,
-            metric=str(self.metric.value),
-            init=str(self.init.value),
-            random_state=int(self.seed.value),
-            n_jobs=None if jobs == 0 else jobs,
-        )
+        """TSNE keyword arguments from the controls."""
+        values = {
+            name: _VALUE_TYPES[opt.widget["kind"]](getattr(self, name).value)
+            for name, opt in WIDGET_OPTIONS.items()
+        }
+        if self.auto_learning_rate.value:
+            values["learning_rate"] = "auto"
+        return tsne_kwargs(values, threads=int(self.n_jobs.value))
 
     # ================================================================= run
     def run(self, *args):
@@ -1081,6 +1036,7 @@ class TSNEWidget(Container):
 
     def _start(self, run: TSNERun):
         self._stop_event = threading.Event()
+        self._run_ended = False
         self._cancelled = False
         self._pending_coords = None
         self._live.set(
@@ -1169,7 +1125,7 @@ class TSNEWidget(Container):
     def _show_progress_text(self, update: Update):
         if self._closed:
             return
-        if not self.is_running:  # the run has ended: the final status stays
+        if not self.is_running or self._run_ended:  # the final status stays
             return
         kl = "" if math.isnan(update.kl) else f" — KL {update.kl:.3f}"
         try:
@@ -1297,7 +1253,7 @@ class TSNEWidget(Container):
         if current in choices and current != NO_COLOUR:
             value = current
         else:
-            value = next((c for c in choices if c.lower() in _PREFERRED_COLOUR), NO_COLOUR)
+            value = next((c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS), NO_COLOUR)
         if self.colour_by.value != value:
             self.colour_by.value = value  # triggers _apply_colour
         else:
@@ -1333,6 +1289,9 @@ class TSNEWidget(Container):
         if self._closed:
             return
         self._flush_draw()  # show the last coordinates now
+        # the worker may signal `finished` only later (it runs at a lower priority):
+        # progress texts still scheduled must not replace the final status meanwhile
+        self._run_ended = True
         if result is None:
             return
         if result.error:

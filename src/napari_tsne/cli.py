@@ -29,6 +29,15 @@ from typing import Any
 
 import numpy as np
 
+from ._options import (
+    EMBED_OPTIONS,
+    PREFERRED_COLOUR_COLUMNS,
+    TRANSFORM_OPTIONS,
+    add_options,
+    parse_threads,
+    tsne_kwargs,
+)
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -37,20 +46,6 @@ EXIT_INTERRUPTED = 130
 INPUT_SUFFIXES = (".h5ad", ".npy", ".npz", ".csv", ".tsv")
 OUTPUT_SUFFIXES = (".h5ad", ".npy", ".csv", ".tsv")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-#: obs / table columns used to colour the --png figure when --color is not given
-PREFERRED_COLOUR_COLUMNS = (
-    "label",
-    "labels",
-    "class",
-    "cell_type",
-    "celltype",
-    "leiden",
-    "louvain",
-    "cluster",
-    "clusters",
-    "batch",
-)
-_METHODS = ("auto", "exact", "bh", "fft")
 
 
 class UsageError(Exception):
@@ -74,51 +69,6 @@ class _Formatter(argparse.HelpFormatter):
 
 
 # ------------------------------------------------------------------------- parser
-def _perplexity(text: str) -> float | list[float]:
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number (or comma-separated numbers for multiscale)"
-        ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("give a number such as 30")
-    return values[0] if len(values) == 1 else values
-
-
-def _learning_rate(text: str) -> float | str:
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
-
-
-def _subsample(text: str) -> int | float:
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is not a number of samples (e.g. 20000) or a fraction (e.g. 0.1)"
-        ) from None
-    if value.is_integer() and value >= 1:
-        return int(value)
-    return value
-
-
-def _threads(text: str) -> int | None:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    return None if value <= 0 else value
-
-
 def _add_common_output(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
@@ -137,7 +87,7 @@ def _add_common_output(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=_threads,
+        type=parse_threads,
         default=None,
         metavar="N",
         help="threads for the numba kernels (default or 0: all cores)",
@@ -149,6 +99,22 @@ def _add_common_output(p: argparse.ArgumentParser) -> None:
         "add the map to the input file)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
+def _add_data_command(
+    sub, name: str, *, help, description, inputs, representation_help, group, options, func
+) -> argparse.ArgumentParser:
+    """A command that reads data files and writes a result: positional ``inputs``
+    (dest, metavar, help), the output options, ``--representation`` and the group of
+    parameter ``options`` (from ``_options``)."""
+    p = sub.add_parser(name, help=help, formatter_class=_Formatter, description=description)
+    for dest, metavar, text in inputs:
+        p.add_argument(dest, metavar=metavar, help=text)
+    _add_common_output(p)
+    p.add_argument("--representation", metavar="KEY", default=None, help=representation_help)
+    add_options(p.add_argument_group(group), options)
+    p.set_defaults(func=func)
+    return p
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,170 +134,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the headless run writes its .h5ad and PNG",
     )
 
-    fmt = _Formatter
-    embed = sub.add_parser(
+    _add_data_command(
+        sub,
         "embed",
         help="make a t-SNE map of a data file",
-        formatter_class=fmt,
         description="Make a t-SNE map of INPUT (.h5ad, .npy, .npz, .csv or .tsv) and save it. "
         "A .h5ad OUTPUT is a copy of an .h5ad INPUT plus obsm[KEY] and the "
         "parameters in uns; from .npy/.csv input it holds the data as X (so that "
         "`napari-tsne transform` can add samples to the map later).",
-    )
-    embed.add_argument("input", metavar="INPUT", help="data file (.h5ad, .npy, .npz, .csv, .tsv)")
-    _add_common_output(embed)
-    embed.add_argument(
-        "--representation",
-        metavar="KEY",
-        default=None,
-        help="data matrix of an .h5ad INPUT: X, obsm/X_pca, layers/NAME, raw/X "
+        inputs=[("input", "INPUT", "data file (.h5ad, .npy, .npz, .csv, .tsv)")],
+        representation_help="data matrix of an .h5ad INPUT: X, obsm/X_pca, layers/NAME, raw/X "
         "(default X); array name of an .npz INPUT",
+        group="t-SNE parameters (as in the napari widget)",
+        options=EMBED_OPTIONS,
+        func=cmd_embed,
     )
-    g = embed.add_argument_group("t-SNE parameters (as in the napari widget)")
-    g.add_argument(
-        "--perplexity",
-        type=_perplexity,
-        default=30.0,
-        metavar="P",
-        help="effective number of neighbours; '30,300' gives multiscale affinities",
-    )
-    g.add_argument(
-        "--early-exaggeration",
-        type=float,
-        default=12.0,
-        metavar="X",
-        help="exaggeration of the early phase, in which clusters form",
-    )
-    g.add_argument(
-        "--early-exaggeration-iter",
-        type=int,
-        default=250,
-        metavar="N",
-        help="iterations of the early phase",
-    )
-    g.add_argument(
-        "--n-iter",
-        type=int,
-        default=500,
-        metavar="N",
-        help="iterations after the early-exaggeration phase",
-    )
-    g.add_argument(
-        "--exaggeration",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="exaggeration of the normal phase (about 4 separates clusters of large data sets)",
-    )
-    g.add_argument(
-        "--learning-rate",
-        type=_learning_rate,
-        default="auto",
-        metavar="X",
-        help="'auto' = n_samples / exaggeration",
-    )
-    g.add_argument(
-        "--metric",
-        default="euclidean",
-        help="euclidean, sqeuclidean, cosine, manhattan, correlation, chebyshev or "
-        "precomputed (INPUT is a square distance matrix)",
-    )
-    g.add_argument(
-        "--init",
-        default="pca",
-        choices=("pca", "spectral", "random"),
-        help="initial layout (precomputed distances: pca means spectral)",
-    )
-    g.add_argument(
-        "--method",
-        default="auto",
-        choices=_METHODS,
-        help="repulsion: exact, Barnes-Hut (bh) or FFT interpolation; auto by size",
-    )
-    g.add_argument(
-        "--neighbors",
-        default="auto",
-        choices=("auto", "exact", "pynndescent"),
-        help="nearest-neighbour search",
-    )
-    g.add_argument(
-        "--dof",
-        type=float,
-        default=1.0,
-        metavar="X",
-        help="degrees of freedom of the t kernel (< 1: finer clusters)",
-    )
-    g.add_argument(
-        "--subsample",
-        type=_subsample,
-        default=None,
-        metavar="N",
-        help="subsample-and-extend: map N samples (or a fraction), place the "
-        "others into that map, then optimise all",
-    )
-    g.add_argument("--seed", type=int, default=42, help="random seed")
-    embed.set_defaults(func=cmd_embed)
-
-    tr = sub.add_parser(
+    _add_data_command(
+        sub,
         "transform",
         help="add new samples to a saved map",
-        formatter_class=fmt,
         description="Place the samples of NEW_INPUT into the map saved in MAP.h5ad (by "
         "`napari-tsne embed` or the napari widget) without moving the map. The "
         "reference is the representation named in the map's parameters "
         "(uns[...]['params']['representation']) and the coordinates in "
         "obsm[KEY]; NEW_INPUT needs the same features.",
+        inputs=[
+            ("map", "MAP", ".h5ad file holding the map"),
+            ("input", "NEW_INPUT", "new samples (.h5ad, .npy, .npz, .csv)"),
+        ],
+        representation_help="data matrix of an .h5ad NEW_INPUT (default: the map's representation)",
+        group="placement parameters",
+        options=TRANSFORM_OPTIONS,
+        func=cmd_transform,
     )
-    tr.add_argument("map", metavar="MAP", help=".h5ad file holding the map")
-    tr.add_argument("input", metavar="NEW_INPUT", help="new samples (.h5ad, .npy, .npz, .csv)")
-    _add_common_output(tr)
-    tr.add_argument(
-        "--representation",
-        metavar="KEY",
-        default=None,
-        help="data matrix of an .h5ad NEW_INPUT (default: the map's representation)",
-    )
-    g = tr.add_argument_group("placement parameters")
-    g.add_argument(
-        "--perplexity",
-        type=float,
-        default=5.0,
-        metavar="P",
-        help="perplexity of the new points' affinities to the reference",
-    )
-    g.add_argument(
-        "--k",
-        type=int,
-        default=None,
-        help="reference neighbours per new point (default 3 * perplexity)",
-    )
-    g.add_argument(
-        "--n-iter",
-        type=int,
-        default=250,
-        metavar="N",
-        help="optimisation iterations (0: place at the neighbours' median only)",
-    )
-    g.add_argument(
-        "--learning-rate", type=float, default=0.1, metavar="X", help="step size (openTSNE units)"
-    )
-    g.add_argument(
-        "--exaggeration", type=float, default=1.5, metavar="X", help="attraction to the map"
-    )
-    g.add_argument(
-        "--init",
-        default="median",
-        choices=("median", "weighted", "nearest"),
-        help="start position: median / weighted mean of the neighbours, or the nearest one",
-    )
-    g.add_argument(
-        "--neighbors",
-        default="auto",
-        choices=("auto", "exact", "pynndescent"),
-        help="search for the reference neighbours (auto: exact below 5,000 reference samples)",
-    )
-    g.add_argument("--seed", type=int, default=42, help="random seed (pynndescent)")
-    tr.set_defaults(func=cmd_transform)
     return parser
 
 
@@ -575,20 +410,7 @@ def cmd_embed(args) -> int:
         total = None if args.subsample else args.early_exaggeration_iter + args.n_iter
         progress = ProgressPrinter(total, stream=sys.stderr)
     tsne = TSNE(
-        perplexity=args.perplexity,
-        early_exaggeration=args.early_exaggeration,
-        early_exaggeration_iter=args.early_exaggeration_iter,
-        n_iter=args.n_iter,
-        exaggeration=args.exaggeration,
-        learning_rate=args.learning_rate,
-        metric=args.metric,
-        init=args.init,
-        negative_gradient_method=args.method,
-        neighbors=args.neighbors,
-        dof=args.dof,
-        subsample=args.subsample,
-        random_state=args.seed,
-        n_jobs=args.threads,
+        **tsne_kwargs(vars(args), threads=args.threads),
         callbacks=progress,
         callback_every=10 if n <= 20000 else 25,
     )
