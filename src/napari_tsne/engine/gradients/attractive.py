@@ -14,11 +14,50 @@ import numpy as np
 from numba import prange
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True)
 def attractive_forces(indptr, indices, data, Y_tgt, Y_src, dof, with_kl=True):
+    """``(F, logw)``: the forces (n_tgt, d) and per-row ``sum_j p_ij log w_ij``."""
+    if Y_tgt.shape[1] == 2:
+        return _attractive_2d(indptr, indices, data, Y_tgt, Y_src, dof, with_kl)
+    return _attractive_nd(indptr, indices, data, Y_tgt, Y_src, dof, with_kl)
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _attractive_2d(indptr, indices, data, Y_tgt, Y_src, dof, with_kl):
+    """The common 2-D case with the sums in registers: about 4x faster than the
+    general loop, which stores into ``F`` for every entry of P."""
+    n = Y_tgt.shape[0]
+    F = np.empty((n, 2), dtype=np.float64)
+    logw = np.zeros(n, dtype=np.float64)
+    inv_dof = 1.0 / dof
+    for i in prange(n):
+        y0 = Y_tgt[i, 0]
+        y1 = Y_tgt[i, 1]
+        f0 = 0.0
+        f1 = 0.0
+        acc_log = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            a = y0 - Y_src[j, 0]
+            b = y1 - Y_src[j, 1]
+            base = 1.0 + (a * a + b * b) * inv_dof
+            pq = data[p] / base
+            f0 += pq * a
+            f1 += pq * b
+            if with_kl:  # the logarithm costs more than the rest of the loop
+                acc_log -= data[p] * np.log(base)
+        F[i, 0] = f0
+        F[i, 1] = f1
+        logw[i] = dof * acc_log
+    return F, logw
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _attractive_nd(indptr, indices, data, Y_tgt, Y_src, dof, with_kl):
     n, d = Y_tgt.shape
     F = np.zeros((n, d), dtype=np.float64)
     logw = np.zeros(n, dtype=np.float64)
+    inv_dof = 1.0 / dof
     for i in prange(n):
         acc_log = 0.0
         for p in range(indptr[i], indptr[i + 1]):
@@ -27,14 +66,13 @@ def attractive_forces(indptr, indices, data, Y_tgt, Y_src, dof, with_kl=True):
             for c in range(d):
                 t = Y_tgt[i, c] - Y_src[j, c]
                 d2 += t * t
-            base = 1.0 + d2 / dof
-            q = 1.0 / base
-            if with_kl:  # the logarithm costs more than the rest of the loop
-                acc_log -= data[p] * dof * np.log(base)
-            pq = data[p] * q
+            base = 1.0 + d2 * inv_dof
+            pq = data[p] / base
+            if with_kl:
+                acc_log -= data[p] * np.log(base)
             for c in range(d):
                 F[i, c] += pq * (Y_tgt[i, c] - Y_src[j, c])
-        logw[i] = acc_log
+        logw[i] = dof * acc_log
     return F, logw
 
 
