@@ -16,64 +16,80 @@ from numba import prange
 
 @numba.njit(nogil=True, cache=True)
 def attractive_forces(indptr, indices, data, Y_tgt, Y_src, dof, with_kl=True):
-    """``(F, logw)``: the forces (n_tgt, d) and per-row ``sum_j p_ij log w_ij``."""
+    """``(F, logw)``: the forces (n_tgt, d) and per-row ``sum_j p_ij log w_ij``.
+
+    The logarithms are a separate pass so that the forces are bit-identical whether or
+    not the KL is asked for (a chunked run must equal an uninterrupted one)."""
     if Y_tgt.shape[1] == 2:
-        return _attractive_2d(indptr, indices, data, Y_tgt, Y_src, dof, with_kl)
-    return _attractive_nd(indptr, indices, data, Y_tgt, Y_src, dof, with_kl)
+        F = _forces_2d(indptr, indices, data, Y_tgt, Y_src, dof)
+    else:
+        F = _forces_nd(indptr, indices, data, Y_tgt, Y_src, dof)
+    if with_kl:
+        logw = _log_w(indptr, indices, data, Y_tgt, Y_src, dof)
+    else:
+        logw = np.zeros(Y_tgt.shape[0], dtype=np.float64)
+    return F, logw
 
 
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _attractive_2d(indptr, indices, data, Y_tgt, Y_src, dof, with_kl):
+def _forces_2d(indptr, indices, data, Y_tgt, Y_src, dof):
     """The common 2-D case with the sums in registers: about 4x faster than the
     general loop, which stores into ``F`` for every entry of P."""
     n = Y_tgt.shape[0]
     F = np.empty((n, 2), dtype=np.float64)
-    logw = np.zeros(n, dtype=np.float64)
     inv_dof = 1.0 / dof
     for i in prange(n):
         y0 = Y_tgt[i, 0]
         y1 = Y_tgt[i, 1]
         f0 = 0.0
         f1 = 0.0
-        acc_log = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             a = y0 - Y_src[j, 0]
             b = y1 - Y_src[j, 1]
-            base = 1.0 + (a * a + b * b) * inv_dof
-            pq = data[p] / base
+            pq = data[p] / (1.0 + (a * a + b * b) * inv_dof)
             f0 += pq * a
             f1 += pq * b
-            if with_kl:  # the logarithm costs more than the rest of the loop
-                acc_log -= data[p] * np.log(base)
         F[i, 0] = f0
         F[i, 1] = f1
-        logw[i] = dof * acc_log
-    return F, logw
+    return F
 
 
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _attractive_nd(indptr, indices, data, Y_tgt, Y_src, dof, with_kl):
+def _forces_nd(indptr, indices, data, Y_tgt, Y_src, dof):
     n, d = Y_tgt.shape
     F = np.zeros((n, d), dtype=np.float64)
-    logw = np.zeros(n, dtype=np.float64)
     inv_dof = 1.0 / dof
     for i in prange(n):
-        acc_log = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
             d2 = 0.0
             for c in range(d):
                 t = Y_tgt[i, c] - Y_src[j, c]
                 d2 += t * t
-            base = 1.0 + d2 * inv_dof
-            pq = data[p] / base
-            if with_kl:
-                acc_log -= data[p] * np.log(base)
+            pq = data[p] / (1.0 + d2 * inv_dof)
             for c in range(d):
                 F[i, c] += pq * (Y_tgt[i, c] - Y_src[j, c])
-        logw[i] = dof * acc_log
-    return F, logw
+    return F
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _log_w(indptr, indices, data, Y_tgt, Y_src, dof):
+    """Per row ``sum_j p_ij log w_ij = -dof sum_j p_ij log(1 + d_ij^2 / dof)``."""
+    n, d = Y_tgt.shape
+    logw = np.empty(n, dtype=np.float64)
+    inv_dof = 1.0 / dof
+    for i in prange(n):
+        acc = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            d2 = 0.0
+            for c in range(d):
+                t = Y_tgt[i, c] - Y_src[j, c]
+                d2 += t * t
+            acc += data[p] * np.log(1.0 + d2 * inv_dof)
+        logw[i] = -dof * acc
+    return logw
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)

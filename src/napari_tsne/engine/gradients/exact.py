@@ -12,8 +12,57 @@ import numpy as np
 from numba import prange
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True)
 def repulsive_exact(Y_src, Y_tgt, dof, same):
+    if Y_tgt.shape[1] == 2 and dof == 1.0:
+        return _exact_2d_cauchy(Y_src, Y_tgt, same)
+    return _exact_nd(Y_src, Y_tgt, dof, same)
+
+
+@numba.njit(nogil=True, cache=True, fastmath=True, inline="always")
+def _cauchy_2d_range(y0, y1, Y_src, j0, j1):
+    f0 = 0.0
+    f1 = 0.0
+    s = 0.0
+    for j in range(j0, j1):
+        a = y0 - Y_src[j, 0]
+        b = y1 - Y_src[j, 1]
+        w = 1.0 / (1.0 + a * a + b * b)
+        w2 = w * w
+        s += w
+        f0 += w2 * a
+        f1 += w2 * b
+    return f0, f1, s
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _exact_2d_cauchy(Y_src, Y_tgt, same):
+    """The usual case (2-D, dof = 1) with the sums in registers and no branch in the
+    inner loop (the self pair is skipped by splitting the range): several times faster
+    than the general loop."""
+    n_t = Y_tgt.shape[0]
+    n_s = Y_src.shape[0]
+    forces = np.empty((n_t, 2), dtype=np.float64)
+    sum_w = np.empty(n_t, dtype=np.float64)
+    for i in prange(n_t):
+        y0 = Y_tgt[i, 0]
+        y1 = Y_tgt[i, 1]
+        if same:
+            f0, f1, s = _cauchy_2d_range(y0, y1, Y_src, 0, i)
+            g0, g1, t = _cauchy_2d_range(y0, y1, Y_src, i + 1, n_s)
+            f0 += g0
+            f1 += g1
+            s += t
+        else:
+            f0, f1, s = _cauchy_2d_range(y0, y1, Y_src, 0, n_s)
+        forces[i, 0] = f0
+        forces[i, 1] = f1
+        sum_w[i] = s
+    return forces, sum_w
+
+
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _exact_nd(Y_src, Y_tgt, dof, same):
     n_t, d = Y_tgt.shape
     n_s = Y_src.shape[0]
     forces = np.zeros((n_t, d), dtype=np.float64)
