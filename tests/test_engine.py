@@ -288,3 +288,37 @@ def test_integer_and_sparse_input_accepted(digits):
     Xs = sp.csr_matrix(X[:300])
     Y2 = TSNE(random_state=0, n_iter=50, neighbors="pynndescent").fit_transform(Xs)
     assert np.isfinite(Y1).all() and np.isfinite(Y2).all()
+
+
+def test_locality_order_gives_the_same_attractive_forces():
+    """The cache-friendly renumbering of P (used for large maps) changes only the
+    summation order."""
+    from napari_tsne.engine.gradients.attractive import LocalityOrder, attractive_forces
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 5))
+    knn = compute_neighbors(X, 15, method="exact")
+    P = affinities_from_knn(knn.indices, knn.distances, perplexity=5.0)
+    order = LocalityOrder(P)
+    assert sorted(order.perm.tolist()) == list(range(3000))
+    for d in (1, 2, 3):
+        Y = rng.normal(size=(3000, d))
+        F, logw = attractive_forces(P.indptr, P.indices, P.data, Y, Y, 1.0, True)
+        F_o, logw_o = order.attractive_forces(Y, 1.0, True)
+        np.testing.assert_allclose(F_o, F, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(logw_o.sum(), logw.sum(), rtol=1e-10)
+
+
+def test_large_maps_use_the_locality_order(monkeypatch, digits):
+    """Above the size threshold optimize() runs the ordered kernel; the map is the
+    same as without it (up to rounding)."""
+    from napari_tsne.engine import embedding as embedding_module
+
+    X = digits[0][:400]
+    tsne = TSNE(random_state=0, negative_gradient_method="bh")
+    plain = tsne.prepare(X).optimize(30, exaggeration=12, momentum=0.5)
+    monkeypatch.setattr(embedding_module, "LOCALITY_MIN_N", 100)
+    ordered = tsne.prepare(X)
+    ordered.optimize(30, exaggeration=12, momentum=0.5)
+    assert ordered._order is not None
+    np.testing.assert_allclose(np.asarray(ordered), np.asarray(plain), rtol=1e-6, atol=1e-9)

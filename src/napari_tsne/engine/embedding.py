@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from ._threads import numba_threads
 from ._validation import TSNEInputError, check_positive
 from .gradients import RepulsionParams, kl_gradient, resolve_method
+from .gradients.attractive import LOCALITY_MIN_N, LocalityOrder
 from .neighbors import KNNGraph
 from .optimizer import Callback, OptimizerState, gradient_descent
 
@@ -58,6 +59,16 @@ class TSNEEmbedding:
         self.stopped = False
         #: timings of the optimisation calls, in seconds
         self.timings: dict[str, float] = {}
+        self._order: tuple[Any, LocalityOrder] | None = None
+
+    def _locality_order(self) -> LocalityOrder | None:
+        """The cache-friendly order of ``P`` for large maps (built once per ``P``)."""
+        if self.shape[0] < LOCALITY_MIN_N:
+            return None
+        cached = getattr(self, "_order", None)  # absent in maps pickled by 0.1
+        if cached is None or cached[0] is not self.P:
+            self._order = (self.P, LocalityOrder(self.P))
+        return self._order[1]
 
     # ------------------------------------------------------------------ array-like
     def __array__(self, dtype=None, copy=None):
@@ -110,6 +121,8 @@ class TSNEEmbedding:
         jobs = self.n_jobs if n_jobs == "default" else n_jobs
         cbs = _as_callbacks(callbacks)
         params = self.repulsion_params
+        with numba_threads(jobs):
+            order = self._locality_order()
 
         def grad_fn(Y, compute_kl):
             return kl_gradient(
@@ -120,6 +133,7 @@ class TSNEEmbedding:
                 exaggeration=exaggeration,
                 params=params,
                 compute_kl=compute_kl,
+                order=order,
             )
 
         self.stopped = False

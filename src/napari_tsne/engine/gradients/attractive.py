@@ -109,3 +109,70 @@ def p_log_p(indptr, data):
         row_p[i] = s
         row_plogp[i] = h
     return row_plogp.sum(), row_p
+
+
+# ------------------------------------------------------------- memory locality
+#: from this many points on, the attractive term runs on a locality-ordered copy of P:
+#: below it the map's coordinates fit in a core's cache and the order does not matter
+LOCALITY_MIN_N = 50_000
+
+
+class LocalityOrder:
+    """P renumbered so that neighbours sit close together in memory.
+
+    The attractive term reads ``Y[j]`` for every entry ``p_ij``; in the data's own
+    order those reads jump across the whole map, and once the map no longer fits in
+    the cache (a few hundred thousand points) every read is a cache miss (1M points:
+    about 1.7 s per gradient instead of a few hundred ms). Reverse Cuthill-McKee on
+    P's graph numbers each point's neighbours close to it; the gradient then gathers
+    ``Y`` into that order once, runs the usual kernel on the renumbered P, and scatters
+    the forces back: two passes over ``n`` points instead of ``nnz`` random reads.
+    """
+
+    def __init__(self, P):
+        from scipy.sparse.csgraph import reverse_cuthill_mckee
+
+        self.n = P.shape[0]
+        self.perm = np.ascontiguousarray(
+            reverse_cuthill_mckee(P, symmetric_mode=True), dtype=np.int64
+        )
+        inv = np.empty(self.n, dtype=np.int64)
+        inv[self.perm] = np.arange(self.n, dtype=np.int64)
+        self.indptr, self.indices, self.data = _permute_csr(
+            P.indptr.astype(np.int64), P.indices, P.data, self.perm, inv
+        )
+
+    def attractive_forces(self, Y, dof, with_kl):
+        """``attractive_forces`` of the original P, in the original order."""
+        Yp = Y[self.perm]
+        Fp, logw = attractive_forces(self.indptr, self.indices, self.data, Yp, Yp, dof, with_kl)
+        F = np.empty_like(Fp)
+        F[self.perm] = Fp
+        return F, logw  # logw is in the new order; only its sum is used
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _permute_csr(indptr, indices, data, perm, inv):
+    """Rows and columns of a CSR matrix renumbered: new row ``r`` is old row
+    ``perm[r]`` with column ``c`` renamed ``inv[c]``, sorted within the row."""
+    n = perm.shape[0]
+    new_indptr = np.zeros(n + 1, dtype=np.int64)
+    for r in range(n):
+        o = perm[r]
+        new_indptr[r + 1] = new_indptr[r] + indptr[o + 1] - indptr[o]
+    nnz = new_indptr[n]
+    new_indices = np.empty(nnz, dtype=np.int32)
+    new_data = np.empty(nnz, dtype=data.dtype)
+    for r in prange(n):
+        o = perm[r]
+        s = indptr[o]
+        t = new_indptr[r]
+        m = indptr[o + 1] - s
+        cols = np.empty(m, dtype=np.int64)
+        for q in range(m):
+            cols[q] = inv[indices[s + q]]
+        order = np.argsort(cols)
+        for q in range(m):
+            new_indices[t + q] = cols[order[q]]
+            new_data[t + q] = data[s + order[q]]
+    return new_indptr, new_indices, new_data
