@@ -345,20 +345,27 @@ def _placement_gradient(
     dof,
     exaggeration,
     clip,
+    with_kl,
     grad,
     kl_rows,
     inside,
 ):
     """Fused per-point gradient (attraction to the P row, tabulated repulsion, gradient
-    clip) and per-point KL. Rows off the lattice get ``inside = False``, the attractive
-    force in ``grad`` and ``sum p log p - sum p log w`` in ``kl_rows``."""
+    clip) and, with ``with_kl``, per-point KL (the logarithms cost more than the rest,
+    so they are skipped otherwise). Rows off the lattice get ``inside = False``, the
+    attractive force in ``grad`` and ``sum p log p - sum p log w`` in ``kl_rows``.
+    Scratch rows are allocated once, not per point."""
     n, d = Y.shape
     tiny = 1e-300
+    inv_dof = 1.0 / dof
+    scratch = np.empty((n, 8 + 2 * d + 1))
     for i in prange(n):
-        wx = np.empty(4)
-        wy = np.empty(4)
-        rep = np.empty(d + 1)
-        fa = np.zeros(d)
+        wx = scratch[i, 0:4]
+        wy = scratch[i, 4:8]
+        rep = scratch[i, 8 : 9 + d]
+        fa = scratch[i, 9 + d : 9 + 2 * d]
+        for c in range(d):
+            fa[c] = 0.0
         acc = 0.0
         row_p = 0.0
         for p in range(indptr[i], indptr[i + 1]):
@@ -368,15 +375,10 @@ def _placement_gradient(
             for c in range(d):
                 t = Y[i, c] - Y_ref[j, c]
                 d2 += t * t
-            if dof == 1.0:
-                q = 1.0 / (1.0 + d2)
-                logw = np.log(q)
-            else:
-                base = 1.0 + d2 / dof
-                q = 1.0 / base
-                logw = -dof * np.log(base)
-            if pij > 0:
-                acc += pij * (np.log(pij) - logw)
+            base = 1.0 + d2 * inv_dof
+            q = 1.0 / base
+            if with_kl and pij > 0:
+                acc += pij * (np.log(pij) + dof * np.log(base))
             row_p += pij
             for c in range(d):
                 fa[c] += pij * q * (Y[i, c] - Y_ref[j, c])
@@ -397,7 +399,7 @@ def _placement_gradient(
             scale = clip / np.sqrt(norm2)
             for c in range(d):
                 grad[i, c] *= scale
-        kl_rows[i] = acc + row_p * np.log(Z)
+        kl_rows[i] = acc + row_p * np.log(Z) if with_kl else 0.0
 
 
 class ReferenceField:
@@ -458,10 +460,11 @@ class ReferenceField:
             self.params,
         )
 
-    def gradient(self, Y, P_new, exaggeration: float, clip: float | None):
+    def gradient(self, Y, P_new, exaggeration: float, clip: float | None, compute_kl: bool = True):
         """Per-point KL gradient of new points ``Y`` with affinities ``P_new`` to the
         reference (as :func:`kl_gradient` with ``per_point=True``), each row's norm
-        clipped to ``clip``; returns ``(grad, kl)``."""
+        clipped to ``clip``; returns ``(grad, kl)`` (``kl`` is NaN unless
+        ``compute_kl``)."""
         n, d = Y.shape
         grad = np.empty((n, d), dtype=np.float64)
         kl_rows = np.empty(n, dtype=np.float64)
@@ -478,6 +481,7 @@ class ReferenceField:
             self.dof,
             float(exaggeration),
             float(clip or 0.0),
+            bool(compute_kl),
             grad,
             kl_rows,
             inside,
@@ -494,7 +498,7 @@ class ReferenceField:
                 [P_new.data[P_new.indptr[r] : P_new.indptr[r + 1]].sum(dtype=float) for r in rows]
             )
             kl_rows[rows] += row_p * np.log(Z)
-        return grad, float(kl_rows.sum())
+        return grad, (float(kl_rows.sum()) if compute_kl else np.nan)
 
 
 def placement_method(requested: str, n_ref: int, n_components: int) -> str:
@@ -563,8 +567,7 @@ def optimize_new_points(
 
         def grad_fn(Yc, compute_kl, exaggeration=exaggeration):
             if field is not None:
-                grad, kl = field.gradient(Yc, P_new, exaggeration, clip)
-                return grad, (kl if compute_kl else np.nan)
+                return field.gradient(Yc, P_new, exaggeration, clip, compute_kl)
             grad, kl = kl_gradient(
                 Yc,
                 P_new,

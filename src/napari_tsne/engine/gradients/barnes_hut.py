@@ -22,6 +22,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .kernel import kernel_weights
+
 #: most points a leaf holds before it is split
 LEAF_SIZE = 8
 #: depth cap: near-duplicate points stay together in a (larger) leaf below it
@@ -259,25 +261,13 @@ def _bh_forces(
                         for c in range(d):
                             diff = yi[c] - Ys[k, c]
                             q2 += diff * diff
-                        if unit_dof:
-                            w = 1.0 / (1.0 + q2)
-                            w2 = w * w
-                        else:
-                            base = 1.0 + q2 / dof
-                            w = base ** (-dof)
-                            w2 = w / base
+                        w, w2 = kernel_weights(q2, dof, unit_dof)
                         s_w += w
                         for c in range(d):
                             acc[c] += w2 * (yi[c] - Ys[k, c])
                     continue
                 # summarised cell: wcnt points at the centre of mass
-                if unit_dof:
-                    w = 1.0 / (1.0 + d2)
-                    w2 = w * w
-                else:
-                    base = 1.0 + d2 / dof
-                    w = base ** (-dof)
-                    w2 = w / base
+                w, w2 = kernel_weights(d2, dof, unit_dof)
                 s_w += wcnt * w
                 w2 *= wcnt
                 for c in range(d):

@@ -11,6 +11,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .kernel import kernel_weights
+
 
 @numba.njit(nogil=True, cache=True)
 def repulsive_exact(Y_src, Y_tgt, dof, same):
@@ -65,6 +67,7 @@ def _exact_2d_cauchy(Y_src, Y_tgt, same):
 def _exact_nd(Y_src, Y_tgt, dof, same):
     n_t, d = Y_tgt.shape
     n_s = Y_src.shape[0]
+    unit_dof = dof == 1.0
     forces = np.zeros((n_t, d), dtype=np.float64)
     sum_w = np.zeros(n_t, dtype=np.float64)
     for i in prange(n_t):
@@ -77,13 +80,7 @@ def _exact_nd(Y_src, Y_tgt, dof, same):
             for c in range(d):
                 t = Y_tgt[i, c] - Y_src[j, c]
                 d2 += t * t
-            if dof == 1.0:
-                w = 1.0 / (1.0 + d2)
-                w2 = w * w
-            else:
-                base = 1.0 + d2 / dof
-                w = base ** (-dof)
-                w2 = w / base
+            w, w2 = kernel_weights(d2, dof, unit_dof)
             s += w
             for c in range(d):
                 acc[c] += w2 * (Y_tgt[i, c] - Y_src[j, c])
