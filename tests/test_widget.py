@@ -107,11 +107,11 @@ def last_message(w) -> str:
 
 def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     viewer = make_napari_viewer(show=True)
-    image = add_digits(viewer, digits, 0, 300)
+    image = add_digits(viewer, digits, 0, 900)  # enough work per chunk to see live updates
     w = make_widget(viewer, n_iter=150)
     w.source.value = image
     assert w.representation.value == "pixels (one image per sample)"
-    assert "300 samples × 64 features" in w.source_info.value
+    assert "900 samples × 64 features" in w.source_info.value
 
     yielded = []
     data_events = []
@@ -133,15 +133,15 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     assert len(changed_while_running) >= 3
     assert w.n_updates + w.n_skipped == 35
     layer = w.layer
-    assert layer.data.shape == (300, 2)
+    assert layer.data.shape == (900, 2)
     np.testing.assert_array_equal(layer.data, w.embedding.coordinates)
     assert w.embedding.n_iter == 170
     assert w.status.value.startswith("done")
     # labels became features and colour the map (categorical)
-    assert list(layer.features["label"]) == list(digits[1][:300])
+    assert list(layer.features["label"]) == list(digits[1][:900])
     assert w.colour_by.value == "label"
     fc = layer.face_color
-    labels = digits[1][:300]
+    labels = digits[1][:900]
     a, b = np.flatnonzero(labels == 0)[0], np.flatnonzero(labels == 1)[0]
     assert not np.allclose(fc[a], fc[b])
     assert np.allclose(fc[a], fc[np.flatnonzero(labels == 0)[1]])
@@ -159,7 +159,7 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     np.testing.assert_array_equal(w.layer.data, w.embedding.coordinates)
     # a layer-built map is held in memory as an AnnData too
     ad = w.adata
-    assert ad.n_obs == 300 and "label" in ad.obs
+    assert ad.n_obs == 900 and "label" in ad.obs
     np.testing.assert_array_equal(ad.obsm["X_tsne"], w.layer.data)
 
 
@@ -251,16 +251,16 @@ def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, di
     monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
-    w = make_widget(viewer, early_exaggeration_iter=20, n_iter=5000, update_interval=5)
+    w = make_widget(viewer, early_exaggeration_iter=200, n_iter=5000, update_interval=5)
     w.progress_interval = 0.0  # every update, not once a second
     w.source.value = image
     w.run()
     pbar = w._pbar
-    assert pbar is not None and pbar.total == 5020
+    assert pbar is not None and pbar.total == 5200
     texts, values = [], []
     pbar.events.description.connect(lambda e: texts.append(e.value))
     pbar.events.value.connect(lambda e: values.append(e.value))
-    qtbot.waitUntil(lambda: w.embedding is not None and w.embedding.n_iter >= 40, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.embedding is not None and w.embedding.n_iter >= 220, timeout=TIMEOUT)
     # the status line shows phase, iteration and KL (set 20 ms after a map update)
     qtbot.waitUntil(lambda: "iteration" in w.status.value, timeout=TIMEOUT)
     assert "KL" in w.status.value
@@ -505,8 +505,8 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits, monkeypatch):
     th.join()
     layer.data = base
 
-    w.early_exaggeration_iter.value = 40
-    w.n_iter.value = 60
+    w.early_exaggeration_iter.value = 100
+    w.n_iter.value = 1500
     w.run()
     longest, n_ticks, duration = _timer_gaps(qtbot, None, until=lambda: not w.is_running)
     wait_done(qtbot, w)
