@@ -248,6 +248,9 @@ def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, di
     first run, then phase and KL in its description and the iterations as its value."""
     import napari_tsne._widget as widget_module
 
+    # compile first: a compile inside the run holds the GIL, and the main thread then
+    # coalesces the early phase's updates (the notice itself is forced on below)
+    widget_module.warm_up_kernels()
     monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
