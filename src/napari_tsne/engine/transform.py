@@ -494,10 +494,10 @@ class ReferenceField:
             if clip:
                 _clip_rows(g, clip)
             grad[rows] = g
-            row_p = np.array(
-                [P_new.data[P_new.indptr[r] : P_new.indptr[r + 1]].sum(dtype=float) for r in rows]
-            )
-            kl_rows[rows] += row_p * np.log(Z)
+            if compute_kl:
+                ptr, data = P_new.indptr, P_new.data
+                row_p = np.array([data[ptr[r] : ptr[r + 1]].sum(dtype=float) for r in rows])
+                kl_rows[rows] += row_p * np.log(Z)
         return grad, (float(kl_rows.sum()) if compute_kl else np.nan)
 
 
