@@ -364,3 +364,33 @@ def test_stopping_in_the_sample_phase_still_returns_a_complete_map(digits):
 def test_stratify_without_subsample_is_an_error(digits):
     with pytest.raises(TSNEInputError, match="subsample"):
         TSNE().fit(digits[0][:50], stratify=digits[1][:50])
+
+
+def test_tabulated_field_and_placement_gradient_in_1d():
+    """The 1-D lattice (one column of (F, Z)) adds little to the FFT's own error."""
+    from napari_tsne.engine.gradients import RepulsionParams, kl_gradient, repulsion
+    from napari_tsne.engine.transform import ReferenceField, new_point_affinities
+
+    rng = np.random.default_rng(1)
+    Y_ref = np.concatenate([rng.normal(size=600) * 4, rng.normal(size=600) * 2 + 40])[:, None]
+    T = np.concatenate([Y_ref[rng.choice(1200, 200), 0] + rng.normal(size=200), [500.0]])[:, None]
+    for dof in (1.0, 0.7):
+        F_ex, Z_ex = repulsion("exact", Y_ref, T, False, dof, RepulsionParams())
+        F_fft, Z_fft = repulsion("fft", Y_ref, T, False, dof, RepulsionParams())
+        F, Z = ReferenceField(Y_ref, dof, RepulsionParams())(T)
+        assert rel_norm(Z, Z_ex) < 1e-2
+        assert rel_norm(F, F_ex) < 1.5 * rel_norm(F_fft, F_ex)
+        np.testing.assert_allclose(F[-1], F_ex[-1], rtol=1e-10)  # beyond the lattice
+    idx = np.argsort(np.abs(T - Y_ref.T), axis=1)[:, :15]
+    dist = np.abs(T - Y_ref[idx, 0])
+    P = new_point_affinities(idx.astype(np.int32), dist, 5.0, len(Y_ref))
+    g_ex, kl_ex = kl_gradient(T, P, method="exact", exaggeration=1.5, Y_ref=Y_ref, per_point=True)
+    g, kl = ReferenceField(Y_ref, 1.0, RepulsionParams()).gradient(T, P, 1.5, None)
+    assert g.shape == (201, 1)
+    assert abs(kl - kl_ex) < 1e-3 * abs(kl_ex)
+    assert rel_norm(g, g_ex) < 2e-2
+    np.testing.assert_allclose(g[-1], g_ex[-1], rtol=1e-8)
+
+
+def rel_norm(a, b) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
