@@ -1,5 +1,7 @@
 """Engine numbers checked against independent dense computations."""
 
+import pickle
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -55,6 +57,29 @@ def test_perplexity_affinities_match_dense(blobs):
     np.testing.assert_allclose(P.toarray(), dense_P(X, 10.0), rtol=2e-3, atol=1e-7)
     assert abs(P.sum() - 1) < 1e-5
     assert (abs(P - P.T) > 1e-9).nnz == 0
+
+
+def test_symmetrize_matches_a_dense_sum():
+    """(P_cond + P_cond^T) / 2n from a kNN list, with zeros (dropped), a neighbour
+    listed twice (summed) and mutual and one-way neighbours, against a dense sum."""
+    from napari_tsne.engine.affinities import symmetrize
+
+    rng = np.random.default_rng(0)
+    n, k = 500, 12
+    idx = np.array([rng.choice(np.delete(np.arange(n), i), k, replace=False) for i in range(n)])
+    idx[0, 1] = idx[0, 0]
+    vals = rng.random((n, k))
+    vals[3, :4] = 0.0
+    vals /= vals.sum(axis=1, keepdims=True)
+    dense = np.zeros((n, n))
+    np.add.at(dense, (np.repeat(np.arange(n), k), idx.ravel()), vals.ravel())
+    dense = (dense + dense.T) / (2 * n)
+    P = symmetrize(idx, vals)
+    assert P.data.dtype == np.float32 and P.indices.dtype == np.int32
+    assert P.has_sorted_indices and (P.data > 0).all()
+    np.testing.assert_array_equal(P.toarray() > 0, dense > 0)
+    np.testing.assert_allclose(P.toarray(), dense, rtol=1e-6, atol=1e-12)
+    assert abs(P.sum(dtype=np.float64) - 1) < 1e-6
 
 
 def test_conditional_rows_reach_target_perplexity(blobs):
@@ -290,28 +315,47 @@ def test_integer_and_sparse_input_accepted(digits):
     assert np.isfinite(Y1).all() and np.isfinite(Y2).all()
 
 
-def test_locality_order_gives_the_same_attractive_forces():
-    """The cache-friendly renumbering of P (used for large maps) changes only the
-    summation order."""
-    from napari_tsne.engine.gradients.attractive import LocalityOrder, attractive_forces
+def test_map_order_gives_the_same_attractive_forces():
+    """Visiting P's rows along the map's Z-curve (used for large maps) changes only
+    where the coordinates are read from: the forces are identical, also after the
+    points have moved and the order has been recomputed."""
+    from napari_tsne.engine.gradients.attractive import MapOrder, attractive_forces
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(3000, 5))
     knn = compute_neighbors(X, 15, method="exact")
     P = affinities_from_knn(knn.indices, knn.distances, perplexity=5.0)
-    order = LocalityOrder(P)
-    assert sorted(order.perm.tolist()) == list(range(3000))
     for d in (1, 2, 3):
-        Y = rng.normal(size=(3000, d))
-        F, logw = attractive_forces(P.indptr, P.indices, P.data, Y, Y, 1.0, True)
-        F_o, logw_o = order.attractive_forces(Y, 1.0, True)
-        np.testing.assert_allclose(F_o, F, rtol=1e-10, atol=1e-14)
-        np.testing.assert_allclose(logw_o.sum(), logw.sum(), rtol=1e-10)
+        order = MapOrder(P, reorder_every=2)
+        for step in range(4):
+            Y = rng.normal(size=(3000, d)) * (step + 1)
+            F, logw = attractive_forces(P.indptr, P.indices, P.data, Y, Y, 1.0, True)
+            F_o, logw_o = order.attractive_forces(Y, 1.0, True)
+            assert sorted(order.perm.tolist()) == list(range(3000))
+            np.testing.assert_array_equal(F_o, F)
+            np.testing.assert_array_equal(logw_o, logw)
+        assert order.calls == 4
+
+
+def test_morton_keys_follow_the_z_curve():
+    from napari_tsne.engine.gradients.attractive import morton_keys
+
+    # the four corners of a square in Z order: (0,0) (1,0) (0,1) (1,1)
+    Y = np.array([[1.0, 1.0], [0.0, 1.0], [1.0, 0.0], [0.0, 0.0]])
+    assert np.argsort(morton_keys(Y)).tolist() == [3, 2, 1, 0]
+    # a 1-D map sorts by position; NaN rows do not break the sort
+    y = np.array([[3.0], [-1.0], [np.nan], [2.0]])
+    assert [i for i in np.argsort(morton_keys(y), kind="stable") if i != 2] == [1, 3, 0]
+    # nearby points get nearby ranks: the sorted path is short
+    rng = np.random.default_rng(0)
+    pts = rng.uniform(size=(4000, 2))
+    path = np.linalg.norm(np.diff(pts[np.argsort(morton_keys(pts))], axis=0), axis=1).sum()
+    assert path < 0.1 * np.linalg.norm(np.diff(pts, axis=0), axis=1).sum()
 
 
 def test_large_maps_use_the_locality_order(monkeypatch, digits):
     """Above the size threshold optimize() runs the ordered kernel; the map is the
-    same as without it (up to rounding)."""
+    same as without it."""
     from napari_tsne.engine import embedding as embedding_module
 
     X = digits[0][:400]
@@ -321,4 +365,5 @@ def test_large_maps_use_the_locality_order(monkeypatch, digits):
     ordered = tsne.prepare(X)
     ordered.optimize(30, exaggeration=12, momentum=0.5)
     assert ordered._order is not None
-    np.testing.assert_allclose(np.asarray(ordered), np.asarray(plain), rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(np.asarray(ordered), np.asarray(plain))
+    assert pickle.loads(pickle.dumps(ordered))._order is None  # a cache, not pickled

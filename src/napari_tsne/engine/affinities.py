@@ -99,21 +99,84 @@ def conditional_uniform(distances: np.ndarray) -> np.ndarray:
     return np.full((n, k), 1.0 / k)
 
 
-def symmetrize(indices: np.ndarray, P_cond: np.ndarray, n_ref: int | None = None) -> sp.csr_matrix:
-    """``(P + P^T) / (2 n)`` as CSR with float32 data and int32 indices, summing to one."""
+def symmetrize(indices: np.ndarray, P_cond: np.ndarray) -> sp.csr_matrix:
+    """``(P + P^T) / (2 n)`` as CSR with float32 data and int32 indices, summing to one.
+
+    Built in two linear passes (the kNN lists transposed by a counting sort, then each
+    row's own list merged with its transposed one) without the float64 COO/CSR
+    intermediates of ``C + C.T`` in scipy: at 1M points x 90 neighbours that sum took
+    30 s and was the run's peak memory."""
     n, k = indices.shape
-    rows = np.repeat(np.arange(n, dtype=np.int32), k)
-    C = sp.csr_matrix((P_cond.ravel().astype(np.float64), (rows, indices.ravel())), shape=(n, n))
-    P = C + C.T
-    P.sum_duplicates()
-    P.eliminate_zeros()
-    P.data /= P.data.sum()
-    P = sp.csr_matrix(
-        (P.data.astype(np.float32), P.indices.astype(np.int32), P.indptr.astype(np.int64)),
-        shape=(n, n),
-    )
-    P.sort_indices()
-    return P
+    idx = np.ascontiguousarray(indices, dtype=np.int32)
+    vals = np.ascontiguousarray(P_cond, dtype=np.float64)
+    if n == 0 or k == 0:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    tptr, src, tval = _transpose_lists(idx, vals)
+    total = 2.0 * float(vals.sum())
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, indptr[:0], tval[:0])
+    np.cumsum(indptr, out=indptr)
+    cols = np.empty(indptr[-1], dtype=np.int32)
+    data = np.empty(indptr[-1], dtype=np.float32)
+    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, False, indptr, cols, data)
+    return sp.csr_matrix((data, cols, indptr), shape=(n, n))
+
+
+@numba.njit(nogil=True, cache=True)
+def _transpose_lists(indices, vals):
+    """For every point ``j`` the ``(i, p_{j|i})`` with ``j`` in row ``i``, ``i``
+    ascending (a counting sort; one pass to count, one to place)."""
+    n, k = indices.shape
+    tptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        for m in range(k):
+            tptr[indices[i, m] + 1] += 1
+    for j in range(n):
+        tptr[j + 1] += tptr[j]
+    fill = tptr[:n].copy()
+    src = np.empty(tptr[n], dtype=np.int32)
+    tval = np.empty(tptr[n], dtype=np.float64)
+    for i in range(n):
+        for m in range(k):
+            j = indices[i, m]
+            q = fill[j]
+            src[q] = i
+            tval[q] = vals[i, m]
+            fill[j] = q + 1
+    return tptr, src, tval
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
+    """Row ``i`` of ``P_cond + P_cond^T``: its own (sorted) kNN list merged with the
+    transposed list, equal columns summed, zeros dropped, values times ``scale``.
+    ``count_only``: store the row lengths in ``indptr[i + 1]``; otherwise write the
+    row at ``indptr[i]``."""
+    n, k = indices.shape
+    for i in prange(n):
+        own = np.argsort(indices[i])
+        a = 0
+        b = tptr[i]
+        b_end = tptr[i + 1]
+        out = 0 if count_only else indptr[i]
+        while a < k or b < b_end:
+            ca = indices[i, own[a]] if a < k else np.int32(2**31 - 1)
+            cb = src[b] if b < b_end else np.int32(2**31 - 1)
+            c = min(ca, cb)
+            v = 0.0
+            while a < k and indices[i, own[a]] == c:
+                v += vals[i, own[a]]
+                a += 1
+            while b < b_end and src[b] == c:
+                v += tval[b]
+                b += 1
+            if v != 0.0:
+                if not count_only:
+                    cols[out] = c
+                    data[out] = v * scale
+                out += 1
+        if count_only:
+            indptr[i + 1] = out
 
 
 def affinities_from_knn(

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from ._threads import numba_threads
 from ._validation import TSNEInputError, check_positive
 from .gradients import RepulsionParams, kl_gradient, resolve_method
-from .gradients.attractive import LOCALITY_MIN_N, LocalityOrder
+from .gradients.attractive import LOCALITY_MIN_N, MapOrder
 from .neighbors import KNNGraph
 from .optimizer import Callback, OptimizerState, gradient_descent
 
@@ -59,16 +59,21 @@ class TSNEEmbedding:
         self.stopped = False
         #: timings of the optimisation calls, in seconds
         self.timings: dict[str, float] = {}
-        self._order: tuple[Any, LocalityOrder] | None = None
+        self._order: tuple[Any, MapOrder] | None = None
 
-    def _locality_order(self) -> LocalityOrder | None:
+    def _locality_order(self) -> MapOrder | None:
         """The cache-friendly order of ``P`` for large maps (built once per ``P``)."""
         if self.shape[0] < LOCALITY_MIN_N:
             return None
         cached = getattr(self, "_order", None)  # absent in maps pickled by 0.1
         if cached is None or cached[0] is not self.P:
-            self._order = (self.P, LocalityOrder(self.P))
+            self._order = (self.P, MapOrder(self.P))
         return self._order[1]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_order"] = None  # a cache of P's size, rebuilt when needed
+        return state
 
     # ------------------------------------------------------------------ array-like
     def __array__(self, dtype=None, copy=None):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import TSNEInputError
-from .attractive import LocalityOrder, attractive_forces, p_log_p
+from .attractive import MapOrder, attractive_forces, p_log_p
 from .exact import repulsive_exact
 
 METHODS = ("auto", "exact", "bh", "fft")
@@ -103,7 +103,7 @@ def kl_gradient(
     per_point: bool = False,
     params: RepulsionParams = RepulsionParams(),
     compute_kl: bool = True,
-    order: LocalityOrder | None = None,
+    order: MapOrder | None = None,
 ):
     """Gradient of KL(P || Q) with respect to ``Y`` and the KL itself (or ``nan``).
 
@@ -111,9 +111,8 @@ def kl_gradient(
     ``Y`` are new points pulled by their P rows towards the fixed map ``Y_ref`` and
     repelled by it; ``per_point`` then normalises each point's Q on its own (each new
     point is placed as if it were the only one, so new points do not interact).
-    The KL is always that of the un-exaggerated P. ``order`` (a :class:`LocalityOrder`
-    of this ``P``) computes the attractive term in a cache-friendly order (same result
-    up to rounding).
+    The KL is always that of the un-exaggerated P. ``order`` (a :class:`MapOrder` of
+    this ``P``) computes the attractive term in a cache-friendly order (same result).
     """
     same = Y_ref is None
     src = Y if same else Y_ref
