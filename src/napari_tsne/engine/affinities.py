@@ -28,7 +28,8 @@ MAX_STEPS = 200
 
 @numba.njit(nogil=True, cache=True, parallel=True)
 def _gaussian_conditional(sq_dist, perplexity, tol, max_steps):
-    """Row-wise bisection on beta = 1/(2 sigma^2); returns (P_cond, n_unconverged)."""
+    """Row-wise search for beta = 1/(2 sigma^2) (safeguarded Newton: bisection whenever
+    a Newton step leaves the bracket); returns (P_cond, n_unconverged)."""
     n, k = sq_dist.shape
     P = np.empty((n, k), dtype=np.float64)
     target = np.log(perplexity)
@@ -50,22 +51,32 @@ def _gaussian_conditional(sq_dist, perplexity, tol, max_steps):
         for _ in range(max_steps):
             s = 0.0
             sd = 0.0
+            sd2 = 0.0
             for j in range(k):
-                w = np.exp(-beta * (sq_dist[i, j] - d0))
+                dj = sq_dist[i, j] - d0
+                w = np.exp(-beta * dj)
                 P[i, j] = w
                 s += w
-                sd += w * (sq_dist[i, j] - d0)
-            # entropy H = log s + beta * E[d - d0]
-            H = np.log(s) + beta * sd / s
+                sd += w * dj
+                sd2 += w * dj * dj
+            # entropy H = log s + beta * E[d - d0], decreasing in beta
+            mean = sd / s
+            H = np.log(s) + beta * mean
             if abs(H - target) < tol:
                 ok = True
                 break
             if H > target:
                 lo = beta
-                beta = beta * 2.0 if hi == np.inf else (beta + hi) / 2.0
             else:
                 hi = beta
-                beta = (beta + lo) / 2.0
+            # Newton step (dH/dbeta = -beta Var[d]) while it stays inside the bracket,
+            # else bisection: 4-6 passes per row instead of ~25
+            var = sd2 / s - mean * mean
+            nb = beta + (H - target) / (beta * var) if var > 0 else -1.0
+            if nb > lo and nb < hi:
+                beta = nb
+            else:
+                beta = beta * 2.0 if hi == np.inf else (lo + hi) / 2.0
             if beta > 1e300 or (hi - lo) < 1e-300 * max(hi, 1.0):
                 break
         s = 0.0
