@@ -1191,7 +1191,16 @@ class TSNEWidget(Container):
             self._layer.data = coords
         self._layer.metadata.update(self._layer_metadata(meta_rows))
         self.n_updates += 1
-        self._fit_view(coords)
+        # re-fitting the view (point size + camera) is a second layer refresh and
+        # repaint: it runs in a later turn of the event loop, so that the two pauses
+        # do not add up into one
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(10, lambda: self._fit_view_if_shown(coords))
+
+    def _fit_view_if_shown(self, coords):
+        if not self._closed and self._layer is not None and self._layer in self._viewer.layers:
+            self._fit_view(coords)
 
     def _original_rows(self, rows):
         """Rows of the original data (AnnData obs) that the displayed points are."""
