@@ -148,10 +148,10 @@ class MapOrder:
     window of the sorted ``Y`` that the rows around it read too (1M points: 0.55-0.75 s).
 
     Every :data:`REORDER_EVERY` gradients the order is recomputed from the coordinates
-    (a sort of ``n`` keys and a copy of P's entries with rows and columns renumbered,
-    which costs about as much as one gradient). Each row keeps its entries in P's
-    stored order, so the forces are identical, bit for bit, to those of
-    :func:`attractive_forces`. P itself is only read.
+    (a sort of ``n`` keys and a copy of P's entries with rows and columns renumbered:
+    1.4 s at 1M points, about two gradients' worth, so under 0.06 s per gradient).
+    Each row keeps its entries in P's stored order, so the forces are identical, bit
+    for bit, to those of :func:`attractive_forces`. P itself is only read.
     """
 
     def __init__(self, P, reorder_every: int = REORDER_EVERY):
