@@ -316,9 +316,11 @@ def test_integer_and_sparse_input_accepted(digits):
 
 
 def test_map_order_gives_the_same_attractive_forces():
-    """Visiting P's rows along the map's Z-curve (used for large maps) changes only
-    where the coordinates are read from: the forces are identical, also after the
-    points have moved and the order has been recomputed."""
+    """Visiting P's rows along the map's Z-curve (used for large maps) changes where
+    the coordinates are read from, and reads the sources in float32: the forces are
+    those of the direct sum with float32-rounded sources, bit for bit, also after the
+    points have moved and the order has been recomputed, and within the rounding
+    bound of the full-precision sum."""
     from napari_tsne.engine.gradients.attractive import MapOrder, attractive_forces
 
     rng = np.random.default_rng(0)
@@ -328,13 +330,43 @@ def test_map_order_gives_the_same_attractive_forces():
     for d in (1, 2, 3):
         order = MapOrder(P, reorder_every=2)
         for step in range(4):
-            Y = rng.normal(size=(3000, d)) * (step + 1)
-            F, logw = attractive_forces(P.indptr, P.indices, P.data, Y, Y, 1.0, True)
+            Y = rng.normal(size=(3000, d)) * 10**step  # up to a map 3000 units wide
+            Y32 = Y.astype(np.float32).astype(np.float64)
+            F, logw = attractive_forces(P.indptr, P.indices, P.data, Y, Y32, 1.0, True)
             F_o, logw_o = order.attractive_forces(Y, 1.0, True)
             assert sorted(order.perm.tolist()) == list(range(3000))
             np.testing.assert_array_equal(F_o, F)
             np.testing.assert_array_equal(logw_o, logw)
+            # a source moved by e (float32 rounding: |e| <= 2^-24 |y| per axis) moves
+            # a term p (y_i - y_j) / (1 + |y_i - y_j|^2) or p log(...) by <= p |e|
+            F64, logw64 = attractive_forces(P.indptr, P.indices, P.data, Y, Y, 1.0, True)
+            bound = np.asarray(P.sum(axis=1)).ravel() * 2.0**-23 * np.abs(Y).max()
+            assert (np.abs(F_o - F64).max(axis=1) <= bound).all()
+            assert (np.abs(logw_o - logw64) <= bound).all()  # same bound for p log w
         assert order.calls == 4
+
+
+def test_map_order_resorts_when_staleness_has_cost_a_resort():
+    """The default cadence: re-sort once the time lost to a stale order reaches the
+    re-sort's own cost, and at least every REORDER_MAX_EVERY gradients."""
+    from napari_tsne.engine.gradients import attractive
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 5))
+    knn = compute_neighbors(X, 15, method="exact")
+    P = affinities_from_knn(knn.indices, knn.distances, perplexity=5.0)
+    order = attractive.MapOrder(P)
+    Y = rng.normal(size=(500, 2))
+    order.attractive_forces(Y, 1.0, False)
+    assert order.n_reorders == 1 and order._since == 1
+    order._cost, order._lost = 0.5, 0.4
+    assert not order._due()
+    order._lost = 0.5
+    assert order._due()
+    order._lost, order._since = 0.0, attractive.REORDER_MAX_EVERY
+    assert order._due()
+    order.attractive_forces(Y, 1.0, False)
+    assert order.n_reorders == 2 and order._lost == 0.0 and order._since == 1
 
 
 def test_morton_keys_follow_the_z_curve():
@@ -355,7 +387,7 @@ def test_morton_keys_follow_the_z_curve():
 
 def test_large_maps_use_the_locality_order(monkeypatch, digits):
     """Above the size threshold optimize() runs the ordered kernel; the map is the
-    same as without it."""
+    same as without it up to the float32 reading of the attraction's sources."""
     from napari_tsne.engine import embedding as embedding_module
 
     X = digits[0][:400]
@@ -365,5 +397,9 @@ def test_large_maps_use_the_locality_order(monkeypatch, digits):
     ordered = tsne.prepare(X)
     ordered.optimize(30, exaggeration=12, momentum=0.5)
     assert ordered._order is not None
-    np.testing.assert_array_equal(np.asarray(ordered), np.asarray(plain))
+    # the rounding (~1e-7 of a force) flips a few gain updates over 30 steps: the maps
+    # differ slightly (here ~7e-4 of the map's size), the KL does not
+    Yp = np.asarray(plain)
+    assert 0 < np.abs(np.asarray(ordered) - Yp).max() <= 1e-2 * np.ptp(Yp)
+    assert abs(ordered.kl_divergence - plain.kl_divergence) <= 1e-3 * plain.kl_divergence
     assert pickle.loads(pickle.dumps(ordered))._order is None  # a cache, not pickled

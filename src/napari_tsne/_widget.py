@@ -447,6 +447,8 @@ class TSNEWidget(Container):
         self._run: TSNERun | None = None
         self._source: FeatureSource | None = None
         self._layer = None
+        #: the layer's array was changed in place since its data was last set
+        self._layer_stale = False
         self._view_extent = None
         self._shown_rows = None
         self._n_added = 0
@@ -1181,14 +1183,16 @@ class TSNEWidget(Container):
                 metadata={},
             )
             self._shown_rows = rows
+            self._layer_stale = False
             self._reset_colour_choices()
         elif new_rows or len(self._layer.data) != len(coords):
             self._layer.data = coords
             self._layer.features = self._features_for(rows)
             self._shown_rows = rows
+            self._layer_stale = False
             self._reset_colour_choices()
         else:
-            self._layer.data = coords
+            self._move_points(coords)
         self._layer.metadata.update(self._layer_metadata(meta_rows))
         self.n_updates += 1
         # re-fitting the view (point size + camera) is a second layer refresh and
@@ -1197,6 +1201,34 @@ class TSNEWidget(Container):
         from qtpy.QtCore import QTimer
 
         QTimer.singleShot(10, lambda: self._fit_view_if_shown(coords))
+
+    def _move_points(self, coords):
+        """Same points at new positions, written into the layer's own array followed by
+        ``layer.refresh()`` (napari's way to show an in-place change: new extent,
+        new vertices, one repaint). Setting ``layer.data`` instead emits two ``data``
+        events, each making the viewer re-validate its dimension ranges: 30-50 ms of
+        the main thread per live update on a 2-core machine while the engine runs,
+        for ranges that only matter for sliders a 2-D map does not have. The run's
+        end sets ``layer.data`` once (:meth:`_sync_layer`) so the viewer follows."""
+        data = self._layer.data
+        if (
+            isinstance(data, np.ndarray)
+            and data.shape == coords.shape
+            and data.dtype == coords.dtype
+            and data.flags.writeable
+        ):
+            data[...] = coords
+            self._layer.refresh()
+            self._layer_stale = True
+        else:
+            self._layer.data = coords
+
+    def _sync_layer(self):
+        """Give the layer its data through the setter after live in-place updates, so
+        that napari's data events fire and the viewer's ranges follow the final map."""
+        if self._layer_stale and self._alive() and self._layer in self._viewer.layers:
+            self._layer_stale = False
+            self._layer.data = np.array(self._layer.data)
 
     def _fit_view_if_shown(self, coords):
         if not self._closed and self._layer is not None and self._layer in self._viewer.layers:
@@ -1298,6 +1330,7 @@ class TSNEWidget(Container):
         if self._closed:
             return
         self._flush_draw()  # show the last coordinates now
+        self._sync_layer()
         # the worker may signal `finished` only later (it runs at a lower priority):
         # progress texts still scheduled must not replace the final status meanwhile
         self._run_ended = True
@@ -1340,6 +1373,7 @@ class TSNEWidget(Container):
     def _on_finished(self, *args):
         if not self._closed:
             self._flush_draw()
+            self._sync_layer()
         self._worker = None
         pbar, self._pbar = self._pbar, None
         if pbar is not None:

@@ -14,6 +14,8 @@ P's stored order, so the sums, and the result, do not depend on the numbering.
 
 from __future__ import annotations
 
+import time
+
 import numba
 import numpy as np
 from numba import prange
@@ -130,8 +132,8 @@ def p_log_p(indptr, data):
 #: from this many points on, the attractive term reads the map in its own
 #: space-filling-curve order: below it the coordinates fit in a core's cache
 LOCALITY_MIN_N = 50_000
-#: gradients between two re-sorts of the map (points move little in 25 iterations)
-REORDER_EVERY = 25
+#: at most this many gradients between two re-sorts of the map
+REORDER_MAX_EVERY = 100
 #: bits per axis of the Morton key (3 * 21 = 63 bits; 2**21 cells per axis)
 _MORTON_BITS = 21
 
@@ -145,41 +147,94 @@ class MapOrder:
     costs more than the FFT repulsion (1M points: 1.8 s per gradient against 0.07 s).
     But a point's neighbours in P become its neighbours in the map: numbered along a
     Z-order (Morton) curve of the current coordinates, a row's sources lie mostly in a
-    window of the sorted ``Y`` that the rows around it read too (1M points: 0.55-0.75 s).
+    window of the sorted ``Y`` that the rows around it read too. The sources are read
+    from a float32 copy of the sorted map, which halves the window's cache footprint
+    (1M points: 0.35-0.45 s per gradient against 0.5-0.6 s in float64); rounding the
+    sources to float32 changes the forces by about 1e-6 of their norm, far below the
+    approximation error of the repulsion.
 
-    Every :data:`REORDER_EVERY` gradients the order is recomputed from the coordinates
-    (a sort of ``n`` keys and a copy of P's entries with rows and columns renumbered:
-    1.4 s at 1M points, about two gradients' worth, so under 0.06 s per gradient).
-    Each row keeps its entries in P's stored order, so the forces are identical, bit
-    for bit, to those of :func:`attractive_forces`. P itself is only read.
+    As the map moves the order goes stale and the reads slow down. The order is
+    recomputed (a sort of ``n`` keys and a copy of P's entries with rows and columns
+    renumbered, 0.8-0.9 s at 1M points) when the time lost since the last re-sort,
+    measured against the fastest gradient since, has grown as large as the re-sort
+    itself, and at least every :data:`REORDER_MAX_EVERY` gradients: fast-moving maps
+    (the start of each phase) are re-sorted often, settled ones rarely. The order
+    never changes the result: each row keeps its entries in P's stored order, so the
+    forces are bit for bit those of :func:`attractive_forces` with the sources
+    rounded to float32. ``reorder_every`` fixes the cadence instead (tests). P itself
+    is only read.
     """
 
-    def __init__(self, P, reorder_every: int = REORDER_EVERY):
+    def __init__(self, P, reorder_every: int | None = None):
         self.P = P
-        self.reorder_every = int(reorder_every)
+        self.reorder_every = None if reorder_every is None else int(reorder_every)
         self.calls = 0
+        self.n_reorders = 0
         self.perm = np.arange(P.shape[0], dtype=np.int64)
         self.indptr, self.cols, self.data = P.indptr, P.indices, P.data
+        self._copy = None  # the renumbered copy's arrays, allocated once and refilled
+        self._since = 0  # gradients since the last re-sort
+        self._cost = 0.0  # seconds the last re-sort took
+        self._fresh = None  # seconds of the fastest gradient since then
+        self._lost = 0.0  # seconds lost since then to the order going stale
 
     def reorder(self, Y) -> None:
         """Renumber P along the Z-curve of the coordinates ``Y``."""
+        t0 = time.perf_counter()
         n = self.P.shape[0]
         self.perm = np.argsort(morton_keys(Y), kind="stable")
         inv = np.empty(n, dtype=np.int32)
         inv[self.perm] = np.arange(n, dtype=np.int32)
         P = self.P
-        self.indptr = self.cols = self.data = None  # free the old copy first
-        self.indptr, self.cols, self.data = _renumber_csr(
-            P.indptr, P.indices, P.data, self.perm, inv
-        )
+        if self._copy is None:  # refilling the same memory saves ~1 s of page faults at 1M
+            self._copy = (
+                np.empty(n + 1, dtype=np.int64),
+                np.empty(P.nnz, dtype=np.int32),
+                np.empty(P.nnz, dtype=P.data.dtype),
+            )
+        _renumber_csr(P.indptr, P.indices, P.data, self.perm, inv, *self._copy)
+        self.indptr, self.cols, self.data = self._copy
+        self.n_reorders += 1
+        self._since, self._fresh, self._lost = 0, None, 0.0
+        self._cost = time.perf_counter() - t0
+
+    def _due(self) -> bool:
+        if self.n_reorders == 0:
+            return True
+        if self.reorder_every is not None:
+            return self._since >= self.reorder_every
+        return self._since >= REORDER_MAX_EVERY or self._lost >= self._cost
 
     def attractive_forces(self, Y, dof, with_kl):
-        """``attractive_forces`` of P at ``Y`` (the same values, in P's row order)."""
-        if self.calls % self.reorder_every == 0:
+        """``attractive_forces`` of P at ``Y`` (in P's row order), its sources read in
+        float32 (see the class docstring)."""
+        if self._due():
             self.reorder(Y)
         self.calls += 1
-        Yp = Y[self.perm]
-        return _attractive(self.indptr, self.cols, self.data, self.perm, Yp, Yp, dof, with_kl)
+        self._since += 1
+        t0 = time.perf_counter()
+        Yp, Yp32 = _gather_rows(Y, self.perm)
+        result = _attractive(self.indptr, self.cols, self.data, self.perm, Yp, Yp32, dof, with_kl)
+        if not with_kl:  # the KL's extra pass would read as staleness
+            dt = time.perf_counter() - t0
+            if self._fresh is None or dt < self._fresh:
+                self._fresh = dt  # the fastest since the re-sort: robust to a noisy start
+            self._lost += dt - self._fresh
+        return result
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _gather_rows(Y, perm):
+    """``Y[perm]`` in float64 (the rows' own positions) and float32 (the sources)."""
+    n, d = Y.shape
+    Yp = np.empty((n, d), dtype=np.float64)
+    Yp32 = np.empty((n, d), dtype=np.float32)
+    for r in prange(n):
+        for c in range(d):
+            v = Y[perm[r], c]
+            Yp[r, c] = v
+            Yp32[r, c] = v
+    return Yp, Yp32
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
@@ -214,21 +269,18 @@ def morton_keys(Y):
 
 
 @numba.njit(nogil=True, cache=True, parallel=True)
-def _renumber_csr(indptr, indices, data, perm, inv):
-    """Row ``r`` of the result is row ``perm[r]`` of the CSR matrix, its columns
-    renamed by ``inv``; the entries keep their order within the row."""
+def _renumber_csr(indptr, indices, data, perm, inv, new_indptr, cols, values):
+    """Fill ``(new_indptr, cols, values)`` with the CSR matrix whose row ``r`` is row
+    ``perm[r]`` of the given one, its columns renamed by ``inv``; the entries keep
+    their order within the row."""
     n = perm.shape[0]
-    new_indptr = np.empty(n + 1, dtype=np.int64)
     new_indptr[0] = 0
     for r in range(n):
         o = perm[r]
         new_indptr[r + 1] = new_indptr[r] + (indptr[o + 1] - indptr[o])
-    cols = np.empty(new_indptr[n], dtype=np.int32)
-    values = np.empty(new_indptr[n], dtype=data.dtype)
     for r in prange(n):
         s = indptr[perm[r]]
         t = new_indptr[r]
         for q in range(new_indptr[r + 1] - t):
             cols[t + q] = inv[indices[s + q]]
             values[t + q] = data[s + q]
-    return new_indptr, cols, values
