@@ -205,6 +205,45 @@ def test_anndata_file_sparse_x(make_napari_viewer, qtbot, tmp_path):
     assert str(w.export_path.value) == str(path.resolve())
 
 
+def test_labels_and_shapes_measurement_tables(make_napari_viewer, qtbot):
+    """Per-object measurements in a Labels or Shapes layer's features table: their
+    numeric columns are embedded (the label id is not a measurement), the rest become
+    the map's features."""
+    viewer = make_napari_viewer(show=True)
+    rng = np.random.default_rng(0)
+    n_obj = 40
+    seg = np.zeros((40, 40), dtype=np.int32)
+    seg.flat[:n_obj] = np.arange(1, n_obj + 1)  # one pixel per object is enough here
+    kind = np.array(["round", "long"])[np.arange(n_obj) % 2]
+    meas = pd.DataFrame(
+        {
+            "index": np.arange(1, n_obj + 1),
+            "area": rng.normal(50, 5, n_obj) + 30 * (kind == "long"),
+            "intensity": rng.normal(1, 0.1, n_obj),
+            "eccentricity": rng.normal(0.2, 0.05, n_obj) + 0.6 * (kind == "long"),
+            "kind": kind,
+        }
+    )
+    labels = viewer.add_labels(seg, name="nuclei", features=meas)
+    corners = rng.random((n_obj, 1, 2)) * 100
+    rects = np.concatenate([corners, corners + [[5, 5]]], axis=1)
+    shapes = viewer.add_shapes(
+        list(rects), shape_type="rectangle", name="outlines", features=meas.drop(columns="index")
+    )
+    w = make_widget(viewer, perplexity=5.0)
+    for layer in (labels, shapes):
+        w.source.value = layer
+        assert f"{n_obj} samples × 3 features" in w.source_info.value
+        w.run()
+        wait_done(qtbot, w)
+        out = w.layer
+        assert out.data.shape == (n_obj, 2) and np.isfinite(out.data).all()
+        assert list(out.features["kind"]) == list(kind)
+        assert "kind" in w.colour_by.choices
+        assert w._source.extra["columns"] == ["area", "intensity", "eccentricity"]
+        assert w.status.value.startswith("done")
+
+
 def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 300)
@@ -683,13 +722,19 @@ def test_bad_inputs(make_napari_viewer, qtbot, digits, tmp_path):
 # -------------------------------------------------------------- cancel on close
 
 
-def test_remove_output_layer_mid_run(make_napari_viewer, qtbot, digits):
+def start_long_run(make_napari_viewer, qtbot, digits):
+    """A viewer and a widget whose run of 5000 iterations has drawn the map 3 times."""
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
     w = make_widget(viewer, n_iter=5000)
     w.source.value = image
     w.run()
     qtbot.waitUntil(lambda: w.n_updates >= 3, timeout=TIMEOUT)
+    return viewer, w
+
+
+def test_remove_output_layer_mid_run(make_napari_viewer, qtbot, digits, capfd):
+    viewer, w = start_long_run(make_napari_viewer, qtbot, digits)
     viewer.layers.remove(w.layer)
     wait_done(qtbot, w)
     assert w.layer is None
@@ -700,15 +745,11 @@ def test_remove_output_layer_mid_run(make_napari_viewer, qtbot, digits):
     w.run()
     wait_done(qtbot, w)
     assert w.layer is not None and w.layer.data.shape == (200, 2)
+    assert "Traceback" not in capfd.readouterr().err
 
 
-def test_close_viewer_mid_run(make_napari_viewer, qtbot, digits):
-    viewer = make_napari_viewer(show=True)
-    image = add_digits(viewer, digits, 0, 200)
-    w = make_widget(viewer, n_iter=5000)
-    w.source.value = image
-    w.run()
-    qtbot.waitUntil(lambda: w.n_updates >= 3, timeout=TIMEOUT)
+def test_close_viewer_mid_run(make_napari_viewer, qtbot, digits, capfd):
+    viewer, w = start_long_run(make_napari_viewer, qtbot, digits)
     worker = w.worker
     finished = []
     worker.finished.connect(lambda: finished.append(True))
@@ -716,6 +757,7 @@ def test_close_viewer_mid_run(make_napari_viewer, qtbot, digits):
     qtbot.waitUntil(lambda: bool(finished) or w.worker is None, timeout=TIMEOUT)
     qtbot.wait(50)
     assert w.embedding.n_iter < 5020
+    assert "Traceback" not in capfd.readouterr().err  # cancelled cleanly
 
 
 # ------------------------------------------------------------------------- load

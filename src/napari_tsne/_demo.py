@@ -49,31 +49,23 @@ def run_demo(
     closed (``block=True``). ``n_samples`` uses only the first digits (a quick look).
     Use :func:`demo_headless` to get the coordinates back in Python.
     """
-    if headless or not display_available():
-        if not headless and not quiet:
-            print("[napari-tsne] no display found: running the demo without a window.", flush=True)
-        try:
-            demo_headless(
-                output_dir,
-                n_samples=n_samples,
-                n_iter=n_iter,
-                early_exaggeration_iter=early_exaggeration_iter,
-                n_jobs=n_jobs,
-                random_state=random_state,
-                quiet=quiet,
-            )
-        except (OSError, ValueError, RuntimeError, ImportError) as err:
-            print(f"napari-tsne demo: error: {err}", file=sys.stderr, flush=True)
-            return 1
-        return 0
-    _run_gui(
+    job = dict(
         n_samples=n_samples,
         n_iter=n_iter,
         early_exaggeration_iter=early_exaggeration_iter,
         n_jobs=n_jobs,
         random_state=random_state,
-        block=block,
     )
+    if headless or not display_available():
+        if not headless and not quiet:
+            print("[napari-tsne] no display found: running the demo without a window.", flush=True)
+        try:
+            demo_headless(output_dir, quiet=quiet, **job)
+        except (OSError, ValueError, RuntimeError, ImportError) as err:
+            print(f"napari-tsne demo: error: {err}", file=sys.stderr, flush=True)
+            return 1
+        return 0
+    _run_gui(block=block, **job)
     return 0
 
 

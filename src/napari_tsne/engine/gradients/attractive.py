@@ -70,6 +70,16 @@ def _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof):
     return F
 
 
+@numba.njit(nogil=True, cache=True, inline="always", fastmath=True)
+def _sq_dist(Y_rows, r, Y_src, j):
+    """``|Y_rows[r] - Y_src[j]|^2``."""
+    d2 = 0.0
+    for c in range(Y_rows.shape[1]):
+        t = Y_rows[r, c] - Y_src[j, c]
+        d2 += t * t
+    return d2
+
+
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
 def _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof):
     n, d = Y_rows.shape
@@ -79,11 +89,7 @@ def _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof):
         i = out[r]
         for p in range(indptr[r], indptr[r + 1]):
             j = cols[p]
-            d2 = 0.0
-            for c in range(d):
-                t = Y_rows[r, c] - Y_src[j, c]
-                d2 += t * t
-            pq = data[p] / (1.0 + d2 * inv_dof)
+            pq = data[p] / (1.0 + _sq_dist(Y_rows, r, Y_src, j) * inv_dof)
             for c in range(d):
                 F[i, c] += pq * (Y_rows[r, c] - Y_src[j, c])
     return F
@@ -92,18 +98,14 @@ def _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof):
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
 def _log_w(indptr, cols, data, out, Y_rows, Y_src, dof):
     """Per row ``sum_j p_ij log w_ij = -dof sum_j p_ij log(1 + d_ij^2 / dof)``."""
-    n, d = Y_rows.shape
+    n = Y_rows.shape[0]
     logw = np.empty(n, dtype=np.float64)
     inv_dof = 1.0 / dof
     for r in prange(n):
         i = out[r]
         acc = 0.0
         for p in range(indptr[r], indptr[r + 1]):
-            j = cols[p]
-            d2 = 0.0
-            for c in range(d):
-                t = Y_rows[r, c] - Y_src[j, c]
-                d2 += t * t
+            d2 = _sq_dist(Y_rows, r, Y_src, cols[p])
             acc += data[p] * np.log(1.0 + d2 * inv_dof)
         logw[i] = -dof * acc
     return logw
