@@ -155,6 +155,13 @@ def test_pynndescent_neighbours_are_accurate():
     )
     assert recall > 0.95
     assert not (approx.indices == np.arange(600)[:, None]).any()
+    assert approx.method == "pynndescent" and exact.method == "exact"
+    # the process now has pynndescent's search compiled (the widget's stage text uses it)
+    from napari_tsne.engine.neighbors import pynndescent_compiled, uses_pynndescent
+
+    assert pynndescent_compiled()
+    assert uses_pynndescent("auto", 5000) and not uses_pynndescent("auto", 4999)
+    assert uses_pynndescent("pynndescent", 10) and not uses_pynndescent("exact", 10**6)
 
 
 def knn_accuracy(Y, y, k=10):

@@ -244,6 +244,30 @@ def test_labels_and_shapes_measurement_tables(make_napari_viewer, qtbot):
         assert w.status.value.startswith("done")
 
 
+def test_first_large_map_says_the_neighbour_search_compiles(monkeypatch):
+    """pynndescent compiles its search in every new process (~45 s): the first map
+    that uses it says so in its stage text instead of sitting still."""
+    import napari_tsne._widget as widget_module
+    from napari_tsne._widget import LiveValues, TSNERun
+
+    def first_stage(n, compiled, **params):
+        monkeypatch.setattr(widget_module, "pynndescent_compiled", lambda: compiled)
+        X = np.random.default_rng(0).normal(size=(n, 3))
+        steps = TSNERun(X, dict(random_state=0, **params)).steps(LiveValues(), threading.Event())
+        texts = []
+        for update in steps:  # the stage texts come before any computation
+            texts.append(update.text)
+            if "nearest neighbours" in update.text:
+                break
+        steps.close()
+        return texts[-1]
+
+    assert "compiling the search" in first_stage(5000, compiled=False)
+    assert "compiling the search" not in first_stage(5000, compiled=True)
+    assert "compiling the search" not in first_stage(4999, compiled=False)  # exact search
+    assert "compiling the search" in first_stage(100, compiled=False, neighbors="pynndescent")
+
+
 def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 300)

@@ -60,6 +60,7 @@ from ._sources import (
 )
 from .engine import TSNE, TSNEInputError
 from .engine._validation import METRICS
+from .engine.neighbors import pynndescent_compiled, uses_pynndescent
 
 if TYPE_CHECKING:
     import napari
@@ -271,6 +272,15 @@ class TSNERun:
             name = phase.name if self.stage == "map" else f"sample: {phase.name}"
             yield self._coords(name, exg)
 
+    def _compiles_neighbour_search(self, n_samples: int) -> bool:
+        """Whether preparing a map of ``n_samples`` points will first compile
+        pynndescent's search (once per process)."""
+        return (
+            self.tsne.metric != "precomputed"
+            and uses_pynndescent(str(self.tsne.neighbors), n_samples)
+            and not pynndescent_compiled()
+        )
+
     # --------------------------------------------------------------------- run
     def steps(self, live: LiveValues, stop: threading.Event):
         self._done_in_run = 0
@@ -281,7 +291,10 @@ class TSNERun:
                     yield Update("stage", "compiling (first run only) …")
                 X_fit = self.X if self.sample_idx is None else self.X[self.sample_idx]
                 what = "the sample" if self.sample_idx is not None else "all samples"
-                yield Update("stage", f"nearest neighbours and affinities of {what} …")
+                text = f"nearest neighbours and affinities of {what}"
+                if self._compiles_neighbour_search(X_fit.shape[0]):
+                    text += " (first large map of this session: compiling the search, ~1 min)"
+                yield Update("stage", f"{text} …")
                 with ENGINE_LOCK:
                     self.emb = self.tsne.prepare(X_fit)
                 yield self._coords("initialisation")

@@ -7,6 +7,7 @@ into P, and which can be queried with new points (``transform``).
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass, field
 
@@ -62,6 +63,25 @@ class KNNGraph:
         return idx.astype(np.int32), _unscale(dist, self.metric, self.scale)
 
 
+#: set once a pynndescent search has run in this process: pynndescent does not cache
+#: its compiled functions on disk, so the first search of every process spends ~45 s
+#: compiling them (later searches, of any size, do not)
+_PYNNDESCENT_COMPILED = threading.Event()
+
+
+def uses_pynndescent(method: str, n_samples: int) -> bool:
+    """Whether :func:`compute_neighbors` with ``method`` searches ``n_samples`` points
+    with pynndescent (``auto``: from :data:`EXACT_THRESHOLD` points on)."""
+    if method == "auto":
+        return n_samples >= EXACT_THRESHOLD
+    return method in ("pynndescent", "approx", "nndescent")
+
+
+def pynndescent_compiled() -> bool:
+    """True once pynndescent's search is compiled in this process (see above)."""
+    return _PYNNDESCENT_COMPILED.is_set()
+
+
 def compute_neighbors(
     X,
     n_neighbors: int,
@@ -75,12 +95,12 @@ def compute_neighbors(
     metric = check_metric(metric)
     n = X.shape[0]
     k = int(min(n_neighbors, n - 1))
-    if method == "auto":
-        method = "exact" if n < EXACT_THRESHOLD else "pynndescent"
-    if method not in ("exact", "pynndescent", "approx", "nndescent"):
+    if method not in ("auto", "exact", "pynndescent", "approx", "nndescent"):
         raise TSNEInputError(
             f"Unknown neighbors method {method!r}; use 'auto', 'exact' or 'pynndescent'."
         )
+    if not uses_pynndescent(method, n):
+        method = "exact"
     offset, scale = search_transform(X, metric)
     Xs = _apply_transform(X, offset, scale)
     if method == "exact":
@@ -196,6 +216,7 @@ def _pynndescent_knn(X, k, metric, random_state, n_jobs, verbose) -> KNNGraph:
             compressed=False,
         )
     idx, dist = index.neighbor_graph
+    _PYNNDESCENT_COMPILED.set()
     idx, dist = _drop_self(idx, dist, k)
     return KNNGraph(idx, dist, metric, "pynndescent", index)
 
