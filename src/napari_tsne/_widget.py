@@ -1219,7 +1219,7 @@ class TSNEWidget(Container):
         """Same points at new positions, written into the layer's own array followed by
         ``layer.refresh()`` (napari's way to show an in-place change: new extent,
         new vertices, one repaint). Setting ``layer.data`` instead emits two ``data``
-        events, each making the viewer re-validate its dimension ranges: 30-50 ms of
+        events, each making the viewer re-validate its dimension ranges: 35-57 ms of
         the main thread per live update on a 2-core machine while the engine runs,
         for ranges that only matter for sliders a 2-D map does not have. The run's
         end sets ``layer.data`` once (:meth:`_sync_layer`) so the viewer follows."""
