@@ -5,14 +5,9 @@ import pytest
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from napari_tsne import TSNE, TSNEInputError
+from napari_tsne.engine.job import STAGES, fit_subsample_and_extend
 from napari_tsne.engine.neighbors import exact_knn
-from napari_tsne.engine.subsample import (
-    PHASES,
-    combine_layout,
-    extend,
-    fit_subsample_and_extend,
-    sample_indices,
-)
+from napari_tsne.engine.subsample import combine_layout, extend, sample_indices
 
 N_REF = 600
 
@@ -321,7 +316,7 @@ def test_subsample_and_extend_matches_full_run_accuracy(digits):
         callbacks=cb,
         phase_callback=on_phase,
     )
-    assert [p[0] for p in phases] == list(PHASES)
+    assert [p[0] for p in phases] == list(STAGES)
     assert [p[1] for p in phases] == [250, 550, 800]
     assert {250, 550, 800} == set(shapes)
     Y = np.asarray(emb)

@@ -25,8 +25,9 @@ anndata = pytest.importorskip("anndata")
 
 from napari_tsne._sample_data import load_digits_arrays  # noqa: E402
 from napari_tsne._sources import ANNDATA_FILE  # noqa: E402
-from napari_tsne._widget import TSNEWidget, warm_up_kernels  # noqa: E402
+from napari_tsne._widget import TSNEWidget  # noqa: E402
 from napari_tsne.engine import TSNEEmbedding  # noqa: E402
+from napari_tsne.engine.warmup import warm_up_kernels  # noqa: E402
 
 if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     pytest.skip("needs a display: run under xvfb-run", allow_module_level=True)
@@ -244,30 +245,6 @@ def test_labels_and_shapes_measurement_tables(make_napari_viewer, qtbot):
         assert w.status.value.startswith("done")
 
 
-def test_first_large_map_says_the_neighbour_search_compiles(monkeypatch):
-    """pynndescent compiles its search in every new process (~45 s): the first map
-    that uses it says so in its stage text instead of sitting still."""
-    import napari_tsne._widget as widget_module
-    from napari_tsne._widget import LiveValues, TSNERun
-
-    def first_stage(n, compiled, **params):
-        monkeypatch.setattr(widget_module, "pynndescent_compiled", lambda: compiled)
-        X = np.random.default_rng(0).normal(size=(n, 3))
-        steps = TSNERun(X, dict(random_state=0, **params)).steps(LiveValues(), threading.Event())
-        texts = []
-        for update in steps:  # the stage texts come before any computation
-            texts.append(update.text)
-            if "nearest neighbours" in update.text:
-                break
-        steps.close()
-        return texts[-1]
-
-    assert "compiling the search" in first_stage(5000, compiled=False)
-    assert "compiling the search" not in first_stage(5000, compiled=True)
-    assert "compiling the search" not in first_stage(4999, compiled=False)  # exact search
-    assert "compiling the search" in first_stage(100, compiled=False, neighbors="pynndescent")
-
-
 def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 300)
@@ -318,12 +295,12 @@ def test_stop_mid_run_and_continue(make_napari_viewer, qtbot, digits):
 def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, digits, monkeypatch):
     """napari's progress bar (activity dock) follows the run: the compile notice on a
     first run, then phase and KL in its description and the iterations as its value."""
-    import napari_tsne._widget as widget_module
+    import napari_tsne.engine.job as job_module
 
     # compile first: a compile inside the run holds the GIL, and the main thread then
     # coalesces the early phase's updates (the notice itself is forced on below)
-    widget_module.warm_up_kernels()
-    monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
+    warm_up_kernels()
+    monkeypatch.setattr(job_module, "kernels_need_compiling", lambda: True)
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
     w = make_widget(viewer, early_exaggeration_iter=200, n_iter=5000, update_interval=5)
@@ -562,7 +539,7 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits, monkeypatch):
         w.status.value = f"redraw {k[0]}"
 
     def busy(stop):  # a background computation like the engine's (GIL released)
-        from napari_tsne._widget import _background_priority
+        from napari_tsne._widget.run_controller import _background_priority
 
         a = np.random.default_rng(0).normal(size=(150, 150))
         with _background_priority():
@@ -864,7 +841,7 @@ def test_start_stop_cycles_do_not_grow_threads_or_memory(make_napari_viewer, qtb
 
 
 def test_warm_up_thread_and_closing_the_dock(make_napari_viewer, qtbot, monkeypatch, digits):
-    import napari_tsne._widget as widget_module
+    import napari_tsne._widget.widget as widget_module
 
     calls = []
     monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
@@ -889,10 +866,10 @@ def test_demo_opens_napari_and_runs(qtbot):
     """`napari-tsne demo` with a window: digits loaded, widget docked, run started."""
     import gc
 
-    from napari_tsne._demo import _run_gui
+    from napari_tsne._demo import _open_gui
 
-    viewer, w = _run_gui(
-        n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0, block=False
+    viewer, w = _open_gui(
+        n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0
     )
     try:
         assert isinstance(w, TSNEWidget)
@@ -908,3 +885,24 @@ def test_demo_opens_napari_and_runs(qtbot):
             viewer.close()  # without saving the window geometry into napari's settings
         qtbot.wait(50)
         gc.collect()
+
+
+def test_demo_screenshot_and_close_when_done(qtbot, tmp_path):
+    """`napari-tsne demo --screenshot FILE`: when the run has ended the window is saved
+    as a PNG and the viewer closes, with exit status 0 (1 if the run failed)."""
+    from napari_tsne._demo import _close_after_run, _open_gui
+
+    viewer, w = _open_gui(
+        n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0
+    )
+    shot = tmp_path / "shots" / "demo.png"
+    outcome = {"status": None}
+    _close_after_run(viewer, w, shot, outcome)
+    qtbot.waitUntil(lambda: outcome["status"] is not None, timeout=120_000)
+    assert outcome["status"] == 0 and outcome["text"].startswith("done")
+    assert not hasattr(viewer.window, "_qt_window")  # closed
+    from PIL import Image
+
+    img = np.asarray(Image.open(shot))
+    assert img.shape[0] > 300 and img.shape[1] > 300
+    assert len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 20  # not a blank frame

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,13 +39,17 @@ def run_demo(
     random_state: int = 42,
     block: bool = True,
     quiet: bool = False,
+    close_when_done: bool = False,
+    screenshot: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run the digits demo (see the module docstring); returns an exit status.
 
     Headless, the results go into *output_dir* (created if needed):
     ``digits_tsne.h5ad`` and ``digits_tsne.png``; 1 is returned (with a message on
     stderr) if they cannot be written. With a window, napari runs until it is
-    closed (``block=True``). ``n_samples`` uses only the first digits (a quick look).
+    closed (``block=True``), or until the run has ended with ``close_when_done`` or a
+    ``screenshot`` path (a PNG of the window saved then; 1 is returned if the run
+    failed). ``n_samples`` uses only the first digits (a quick look).
     Use :func:`demo_headless` to get the coordinates back in Python.
     """
     job = dict(
@@ -65,8 +68,12 @@ def run_demo(
             print(f"napari-tsne demo: error: {err}", file=sys.stderr, flush=True)
             return 1
         return 0
-    _run_gui(block=block, **job)
-    return 0
+    return _run_gui(
+        block=block,
+        close_when_done=close_when_done or screenshot is not None,
+        screenshot=screenshot,
+        **job,
+    )
 
 
 # ------------------------------------------------------------------------ headless
@@ -89,7 +96,7 @@ def demo_headless(
     import pandas as pd
 
     from ._sample_data import load_digits_arrays
-    from ._widget import LiveValues, TSNERun
+    from .engine import TSNE, LiveValues
     from .io import write_embedding
 
     def say(text: str) -> None:
@@ -111,18 +118,10 @@ def demo_headless(
         random_state=random_state,
         n_jobs=n_jobs,
     )
-    run = TSNERun(X, params)
-    live = LiveValues(exaggeration=1.0, update_interval=10)
+    run = TSNE(**params).job(X, live=LiveValues(exaggeration=1.0, update_interval=10))
     t0 = time.perf_counter()
     last_print = -1
-    gen = run.steps(live, threading.Event())
-    result = None
-    while True:
-        try:
-            update = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    for update in run.steps():
         if update.kind == "stage":
             say(update.text)
         elif update.iteration // 50 != last_print // 50 or update.done == update.total:
@@ -131,8 +130,6 @@ def demo_headless(
                 f"{update.phase}: iteration {update.iteration}/{update.total}, "
                 f"KL divergence {update.kl:.4f}"
             )
-    if result is not None and result.error:
-        raise RuntimeError(result.error)
     coords = np.array(run.emb.coordinates)
     say(f"finished in {time.perf_counter() - t0:.1f} s, KL divergence {run.emb.kl_divergence:.4f}")
 
@@ -180,7 +177,22 @@ def _scatter_png(path: Path, coords: np.ndarray, labels: np.ndarray) -> None:
 # ----------------------------------------------------------------------------- GUI
 
 
-def _run_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_state, block):
+def _run_gui(*, block=True, close_when_done=False, screenshot=None, **job) -> int:
+    """Open napari with the widget and start the run; returns the exit status (after
+    the window has closed when ``block``)."""
+    import napari
+
+    viewer, widget = _open_gui(**job)
+    outcome = {"status": 0}
+    if close_when_done:
+        _close_after_run(viewer, widget, screenshot, outcome)
+    if block:
+        napari.run()
+    return outcome["status"]
+
+
+def _open_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_state):
+    """A viewer with the digits loaded and the widget docked, its run started."""
     import napari
 
     from ._widget import TSNEWidget
@@ -206,6 +218,33 @@ def _run_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_state
     if n_jobs:
         widget.n_jobs.value = int(n_jobs)
     widget.run()
-    if block:
-        napari.run()
     return viewer, widget
+
+
+def _close_after_run(viewer, widget, screenshot, outcome: dict) -> None:
+    """Poll the widget until its run has ended; then save the screenshot (if asked),
+    print the result and close the viewer."""
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.setInterval(250)
+
+    def check():
+        if widget.is_running:
+            return
+        timer.stop()
+        status = widget.status.value
+        failed = not status.startswith("done")
+        if screenshot is not None:
+            path = Path(screenshot).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            viewer.screenshot(str(path), canvas_only=False, flash=False)
+            print(f"[napari-tsne] saved a screenshot of the window to {path}", flush=True)
+        print(f"[napari-tsne] {status}", flush=True)
+        outcome["status"] = 1 if failed else 0
+        outcome["text"] = status
+        viewer.close()
+
+    timer.timeout.connect(check)
+    timer.start()
+    outcome["timer"] = timer  # keep it alive while napari runs

@@ -133,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="napari-tsne-demo",
         help="where the headless run writes its .h5ad and PNG",
     )
+    demo.add_argument(
+        "--close-when-done",
+        action="store_true",
+        help="with a window: close napari when the run has ended (exit status 1 if it failed)",
+    )
+    demo.add_argument(
+        "--screenshot",
+        metavar="FILE",
+        help="with a window: save a PNG of the window when the run has ended, then close",
+    )
 
     _add_data_command(
         sub,
@@ -669,7 +679,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ._demo import run_demo
 
-        return int(run_demo(headless=args.headless, output_dir=args.output_dir) or 0)
+        return int(
+            run_demo(
+                headless=args.headless,
+                output_dir=args.output_dir,
+                close_when_done=args.close_when_done,
+                screenshot=args.screenshot,
+            )
+            or 0
+        )
 
     from .engine import TSNEInputError
     from .io import DataReadError, DataWriteError

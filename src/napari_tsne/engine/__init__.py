@@ -13,6 +13,7 @@ from .affinities import affinities_from_knn
 from .embedding import TSNEEmbedding
 from .estimator import TSNE
 from .gradients import kl_gradient
+from .job import LiveValues, TSNEJob, fit_subsample_and_extend
 from .neighbors import KNNGraph, compute_neighbors
 
 __all__ = [
@@ -20,6 +21,9 @@ __all__ = [
     "KNNGraph",
     "TSNEEmbedding",
     "TSNEInputError",
+    "TSNEJob",
+    "LiveValues",
+    "fit_subsample_and_extend",
     "affinities_from_knn",
     "compute_neighbors",
     "kl_gradient",

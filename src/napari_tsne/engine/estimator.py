@@ -1,7 +1,9 @@
 """``TSNE``: the scikit-learn-style front door to the engine.
 
-``fit`` runs the whole pipeline -- validation, kNN, affinities, initialisation,
-early exaggeration, then the normal phase -- and keeps the resulting
+It stores the parameters (scikit-learn's estimator contract); ``fit`` hands them to
+the :class:`~napari_tsne.engine.job.TSNEJob` that runs the pipeline -- validation,
+kNN, affinities, initialisation, early exaggeration, then the normal phase -- and
+keeps the resulting
 :class:`~napari_tsne.engine.embedding.TSNEEmbedding` so the map can be continued
 (``tsne_embedding_.optimize``) or extended with new samples.
 """
@@ -9,27 +11,14 @@ early exaggeration, then the normal phase -- and keeps the resulting
 from __future__ import annotations
 
 import inspect
-import sys
-import time
 from typing import Any
 
 import numpy as np
 
-from ._threads import numba_threads
-from ._validation import (
-    TSNEInputError,
-    check_data,
-    check_metric,
-    check_n_components,
-    check_perplexity,
-    check_positive,
-    check_precomputed,
-)
-from .affinities import affinities_from_knn
+from ._validation import TSNEInputError
 from .embedding import TSNEEmbedding
-from .gradients import RepulsionParams, resolve_method
-from .initialization import initialize
-from .neighbors import compute_neighbors, neighbors_from_precomputed
+from .job import LiveValues, TSNEJob
+from .preparation import prepare_embedding, validated_params
 
 
 class TSNE:
@@ -191,128 +180,29 @@ class TSNE:
 
     # ------------------------------------------------------------------- fitting
     def _validated_params(self, n_samples: int) -> dict[str, Any]:
-        n_components = check_n_components(self.n_components)
-        metric = check_metric(self.metric)
-        perplexity = check_perplexity(self.perplexity, n_samples)
-        check_positive(self.early_exaggeration, "early_exaggeration")
-        check_positive(
-            self.early_exaggeration_iter, "early_exaggeration_iter", integer=True, allow_zero=True
+        return validated_params(self.get_params(), n_samples)
+
+    def job(self, X, *, stratify=None, live: LiveValues | None = None, **options) -> TSNEJob:
+        """The :class:`~napari_tsne.engine.job.TSNEJob` that fits ``X`` with these
+        parameters (a sample first when ``subsample`` is set): run it with ``.run()``
+        or step through it with ``.steps()`` (live maps). ``options`` go to the job."""
+        return TSNEJob(
+            X,
+            self.get_params(),
+            sample_size=self.subsample,
+            stratify=stratify,
+            live=live,
+            **options,
         )
-        check_positive(self.n_iter, "n_iter", integer=True, allow_zero=True)
-        check_positive(self.exaggeration, "exaggeration")
-        check_positive(self.dof, "dof")
-        check_positive(self.theta, "theta", allow_zero=True)
-        check_positive(self.n_interpolation_points, "n_interpolation_points", integer=True)
-        check_positive(self.min_num_intervals, "min_num_intervals", integer=True)
-        check_positive(self.ints_in_interval, "ints_in_interval")
-        check_positive(self.callback_every, "callback_every", integer=True)
-        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
-            check_positive(self.learning_rate, "learning_rate")
-        if self.affinities not in ("perplexity", "multiscale", "uniform"):
-            raise TSNEInputError(
-                f"Unknown affinities {self.affinities!r}; use 'perplexity', 'multiscale' or "
-                f"'uniform'."
-            )
-        method = resolve_method(self.negative_gradient_method, n_samples, n_components)
-        return {
-            "n_components": n_components,
-            "metric": metric,
-            "perplexity": perplexity,
-            "method": method,
-        }
 
     def prepare(self, X) -> TSNEEmbedding:
         """Validate, find neighbours, compute P and the initial map (no optimisation)."""
-        log = _Log(self.verbose)
-        if self.metric == "precomputed":
-            D = check_precomputed(X)
-            X_feat = None
-        else:
-            X_feat = check_data(X)
-        n = (X_feat if X_feat is not None else D).shape[0]
-        p = self._validated_params(n)
-        rng = np.random.default_rng(self.random_state)
-        perps = np.atleast_1d(p["perplexity"])
-        k = int(min(n - 1, max(3 * np.max(perps), 1)))
-        if self.affinities == "uniform":
-            k = int(min(n - 1, max(np.max(perps), 1)))  # perplexity = number of neighbours
-        with log.stage("nearest neighbours"):
-            if X_feat is None:
-                knn = neighbors_from_precomputed(D, k)
-            else:
-                knn = compute_neighbors(
-                    X_feat,
-                    k,
-                    metric=p["metric"],
-                    method=self.neighbors,
-                    random_state=int(rng.integers(2**31 - 1)),
-                    n_jobs=self.n_jobs,
-                    verbose=False,
-                )
-        with log.stage("affinities"):
-            method = "multiscale" if np.ndim(p["perplexity"]) > 0 else self.affinities
-            P = affinities_from_knn(
-                knn.indices,
-                knn.distances,
-                method=method,
-                perplexity=p["perplexity"],
-                n_jobs=self.n_jobs,
-            )
-        with log.stage("initialisation"), numba_threads(self.n_jobs):
-            init = (
-                self.init
-                if not isinstance(self.init, str) or X_feat is not None
-                else ("spectral" if self.init == "pca" else self.init)
-            )
-            Y0 = initialize(init, X_feat, P, p["n_components"], rng)
-        emb = TSNEEmbedding(
-            Y0,
-            P,
-            knn=knn,
-            dof=self.dof,
-            negative_gradient_method=self.negative_gradient_method,
-            repulsion_params=RepulsionParams(
-                theta=self.theta,
-                n_interpolation_points=self.n_interpolation_points,
-                min_num_intervals=self.min_num_intervals,
-                ints_in_interval=self.ints_in_interval,
-            ),
-            n_jobs=self.n_jobs,
-            max_step_norm=self.max_step_norm,
-            params=self.get_params(),
-            n_features_in=(X_feat if X_feat is not None else D).shape[1],
-        )
-        emb.timings.update(log.timings)
-        return emb
+        return prepare_embedding(X, self.get_params())
 
     def run_phases(self, emb: TSNEEmbedding) -> TSNEEmbedding:
-        """Early exaggeration, then the normal phase (stops early if a callback says so)."""
-        log = _Log(self.verbose)
-        cbs = list(_callbacks(self.callbacks))
-        if self.verbose:
-            cbs.append(_print_progress)
-        with log.stage(f"early exaggeration ({self.early_exaggeration_iter} iterations)"):
-            emb.optimize(
-                self.early_exaggeration_iter,
-                exaggeration=self.early_exaggeration,
-                learning_rate=self.learning_rate,
-                momentum=self.early_momentum,
-                callbacks=cbs,
-                callback_every=self.callback_every,
-            )
-        if emb.stopped:
-            return emb
-        with log.stage(f"optimisation ({self.n_iter} iterations)"):
-            emb.optimize(
-                self.n_iter,
-                exaggeration=self.exaggeration,
-                learning_rate=self.learning_rate,
-                momentum=self.momentum,
-                callbacks=cbs,
-                callback_every=self.callback_every,
-            )
-        emb.timings.update(log.timings)
-        return emb
+        """Early exaggeration, then the normal phase, on a prepared ``emb`` (stops early
+        if a callback says so)."""
+        return TSNEJob(None, self.get_params(), embedding=emb).run()
 
     def fit_embedding(self, X, *, stratify=None) -> TSNEEmbedding:
         """Run the whole pipeline and return the :class:`TSNEEmbedding`.
@@ -320,13 +210,7 @@ class TSNE:
         With ``subsample`` set, runs subsample-and-extend; ``stratify`` (one label per
         sample) then draws the sample proportionally from each label.
         """
-        if self.subsample is not None:
-            from .subsample import fit_subsample_and_extend
-
-            return fit_subsample_and_extend(self, X, self.subsample, stratify=stratify)
-        if stratify is not None:
-            raise TSNEInputError("stratify is only used with subsample=...; set subsample too.")
-        return self.run_phases(self.prepare(X))
+        return self.job(X, stratify=stratify).run()
 
     def fit(self, X, y=None, *, stratify=None) -> TSNE:
         emb = self.fit_embedding(X, stratify=stratify)
@@ -349,39 +233,3 @@ class TSNE:
                 "This TSNE is not fitted yet; call fit(X) before transform(X_new)."
             )
         return emb.transform(X, **kwargs)
-
-
-def _callbacks(callbacks):
-    if callbacks is None:
-        return []
-    return [callbacks] if callable(callbacks) else list(callbacks)
-
-
-def _print_progress(iteration, kl, Y):
-    print(f"  iteration {iteration:5d}  KL divergence {kl:.4f}", file=sys.stderr, flush=True)
-
-
-class _Log:
-    """Times named stages; prints them when verbose."""
-
-    def __init__(self, verbose: bool):
-        self.verbose = verbose
-        self.timings: dict[str, float] = {}
-
-    def stage(self, name: str):
-        log = self
-
-        class _Stage:
-            def __enter__(self):
-                self.t0 = time.perf_counter()
-                if log.verbose:
-                    print(f"[napari-tsne] {name} ...", file=sys.stderr, flush=True)
-
-            def __exit__(self, *exc):
-                dt = time.perf_counter() - self.t0
-                key = name.split(" (")[0]
-                log.timings[key] = log.timings.get(key, 0.0) + dt
-                if log.verbose and exc[0] is None:
-                    print(f"[napari-tsne] {name}: {dt:.2f} s", file=sys.stderr, flush=True)
-
-        return _Stage()

@@ -1,0 +1,213 @@
+"""The map layer: the output Points layer, updated live in place while a run goes on,
+its features (the source's annotations), colours by a feature, and the view fitted
+to the map."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from .._options import PREFERRED_COLOUR_COLUMNS
+from .._reader import point_size
+from .._sources import OUTPUT_MARK, colour_columns, points_features
+from ..engine.job import Update
+
+NO_COLOUR = "(single colour)"
+DEFAULT_COLOUR = "#4f9bd9"
+
+
+def categorical_palette(n: int) -> np.ndarray:
+    """``n`` distinguishable RGBA colours (tab10, tab20, then evenly spaced hues)."""
+    import matplotlib
+
+    n = max(int(n), 1)
+    if n <= 10:
+        cmap = matplotlib.colormaps["tab10"]
+        return np.array([cmap(i) for i in range(n)])
+    if n <= 20:
+        cmap = matplotlib.colormaps["tab20"]
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # strong colours first
+        return np.array([cmap(i) for i in order[:n]])
+    hsv = matplotlib.colormaps["hsv"]
+    return np.array([hsv(i / n) for i in range(n)])
+
+
+class MapLayerMixin:
+    """The Points layer of the map (part of :class:`TSNEWidget`)."""
+
+    @property
+    def layer(self):
+        """The output Points layer (None before the first run)."""
+        return self._layer
+
+    def _colour_choices(self, widget=None):
+        cols = []
+        if self._layer is not None:
+            cols = colour_columns(self._layer.features)
+        return [NO_COLOUR, *cols]
+
+    def _show_coords(self, update: Update):
+        src = self._source
+        coords = update.coords
+        rows = update.rows
+        new_rows = (rows is None) != (self._shown_rows is None) or (
+            rows is not None
+            and (len(rows) != len(self._shown_rows) or not np.array_equal(rows, self._shown_rows))
+        )
+        meta_rows = self._original_rows(rows)
+        if self._layer is None or self._layer not in self._viewer.layers:
+            feats = self._features_for(rows)
+            self._layer = self._viewer.add_points(
+                coords,
+                name=f"t-SNE {src.name}",
+                features=feats,
+                size=point_size(coords),
+                border_width=0,
+                face_color=DEFAULT_COLOUR,
+                metadata={},
+            )
+            self._shown_rows = rows
+            self._layer_stale = False
+            self._reset_colour_choices()
+        elif new_rows or len(self._layer.data) != len(coords):
+            self._layer.data = coords
+            self._layer.features = self._features_for(rows)
+            self._shown_rows = rows
+            self._layer_stale = False
+            self._reset_colour_choices()
+        else:
+            self._move_points(coords)
+        self._layer.metadata.update(self._layer_metadata(meta_rows))
+        self.n_updates += 1
+        # re-fitting the view (point size + camera) is a second layer refresh and
+        # repaint: it runs in a later turn of the event loop, so that the two pauses
+        # do not add up into one
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(10, lambda: self._fit_view_if_shown(coords))
+
+    def _move_points(self, coords):
+        """Same points at new positions, written into the layer's own array followed by
+        ``layer.refresh()`` (napari's way to show an in-place change: new extent,
+        new vertices, one repaint). Setting ``layer.data`` instead emits two ``data``
+        events, each making the viewer re-validate its dimension ranges: 35-57 ms of
+        the main thread per live update on a 2-core machine while the engine runs,
+        for ranges that only matter for sliders a 2-D map does not have. The run's
+        end sets ``layer.data`` once (:meth:`_sync_layer`) so the viewer follows."""
+        data = self._layer.data
+        if (
+            isinstance(data, np.ndarray)
+            and data.shape == coords.shape
+            and data.dtype == coords.dtype
+            and data.flags.writeable
+        ):
+            data[...] = coords
+            self._layer.refresh()
+            self._layer_stale = True
+        else:
+            self._layer.data = coords
+
+    def _sync_layer(self):
+        """Give the layer its data through the setter after live in-place updates, so
+        that napari's data events fire and the viewer's ranges follow the final map."""
+        if self._layer_stale and self._alive() and self._layer in self._viewer.layers:
+            self._layer_stale = False
+            self._layer.data = np.array(self._layer.data)
+
+    def _fit_view_if_shown(self, coords):
+        if not self._closed and self._layer is not None and self._layer in self._viewer.layers:
+            self._fit_view(coords)
+
+    def _original_rows(self, rows):
+        """Rows of the original data (AnnData obs) that the displayed points are."""
+        src = self._source
+        if rows is None:
+            return src.rows
+        return rows if src.rows is None else src.rows[rows]
+
+    def _features_for(self, rows) -> pd.DataFrame:
+        ann = self._source.annotations
+        if rows is not None:
+            ann = ann.iloc[rows]
+        return points_features(ann)
+
+    def _layer_metadata(self, rows) -> dict:
+        src = self._source
+        return {
+            OUTPUT_MARK: True,
+            "adata": src.adata,
+            "source_path": src.path,
+            "source_name": src.name,
+            "representation": src.representation,
+            "rows": rows,
+            "obsm_key": self.export_key.value.strip() or "X_tsne",
+            "tsne_params": self._params_for_export(),
+            "n_added": self._n_added,
+        }
+
+    def _params_for_export(self) -> dict:
+        if self._run is None:
+            return {}
+        p = self._run.result_params()
+        p["exaggeration"] = float(self._live.exaggeration)
+        p["source"] = self._source.name
+        p["representation"] = self._source.representation
+        if self._source.dropped:
+            p["dropped_nonfinite_rows"] = int(self._source.dropped)
+        return p
+
+    def _fit_view(self, coords):
+        if len(coords) < 2:
+            return
+        extent = float(np.ptp(coords, axis=0).max())
+        if not np.isfinite(extent) or extent <= 0:
+            return
+        old = self._view_extent
+        if old is None or extent > 2.0 * old or extent < old / 2.0:
+            self._view_extent = extent
+            self._layer.size = point_size(coords)
+            try:
+                self._viewer.reset_view()
+            except Exception:  # pragma: no cover
+                pass
+
+    def _reset_colour_choices(self):
+        current = self.colour_by.value
+        self.colour_by.reset_choices()
+        choices = list(self.colour_by.choices)
+        if current in choices and current != NO_COLOUR:
+            value = current
+        else:
+            value = next((c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS), NO_COLOUR)
+        if self.colour_by.value != value:
+            self.colour_by.value = value  # triggers _apply_colour
+        else:
+            self._apply_colour()
+
+    def _apply_colour(self, *args):
+        layer = self._layer
+        if layer is None or layer not in self._viewer.layers:
+            return
+        col = self.colour_by.value
+        try:
+            if col in (None, NO_COLOUR) or col not in layer.features.columns:
+                layer.face_color = DEFAULT_COLOUR
+            else:
+                s = layer.features[col]
+                if pd.api.types.is_float_dtype(s.dtype) and s.nunique() > 16:
+                    layer.face_colormap = "viridis"
+                else:
+                    n_cat = (
+                        len(s.cat.categories)
+                        if isinstance(s.dtype, pd.CategoricalDtype)
+                        else s.nunique()
+                    )
+                    layer.face_color_cycle = categorical_palette(n_cat)
+                with warnings.catch_warnings():
+                    # napari notes that few integer values look categorical: intended
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    layer.face_color = col
+        except Exception as err:  # e.g. a column napari cannot map to colours
+            self._info(f"Cannot colour by {col!r}: {err}")

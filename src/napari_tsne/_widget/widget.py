@@ -1,0 +1,188 @@
+"""The t-SNE dock widget for napari, assembled from its parts: the form
+(:mod:`.form`), the run controller (:mod:`.run_controller`), the map layer
+(:mod:`.map_layer`) and the add-samples and export actions. The engine's job runs in
+a napari ``thread_worker``; layer attributes change only in the worker's
+``yielded`` / ``returned`` slots, i.e. in the main thread."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from typing import TYPE_CHECKING, Any
+
+from magicgui.widgets import Container
+from napari.utils.notifications import show_error
+
+from .._sources import ANNDATA_FILE, FeatureSource
+from ..engine.job import LiveValues, TSNEJob, kernels_need_compiling
+from ..engine.warmup import warm_up_kernels
+from .add_samples import AddSamplesMixin
+from .export import ExportMixin
+from .form import FormMixin
+from .map_layer import MapLayerMixin
+from .run_controller import RunControllerMixin
+
+if TYPE_CHECKING:
+    import napari
+
+
+class TSNEWidget(
+    FormMixin, RunControllerMixin, MapLayerMixin, AddSamplesMixin, ExportMixin, Container
+):
+    """Dock widget: compute a live t-SNE map of a layer or an AnnData file.
+
+    Public attributes for scripting: ``layer`` (the output Points layer),
+    ``embedding`` (the engine's :class:`~napari_tsne.engine.TSNEEmbedding`), ``adata``
+    (an AnnData with the map in ``obsm``), ``run()``, ``stop()``, ``continue_run()``,
+    ``add_samples()``, ``export(path)``.
+    """
+
+    def __init__(self, napari_viewer: napari.viewer.Viewer, *, warmup: bool = True):
+        super().__init__(labels=False)
+        self._viewer = napari_viewer
+        self._live = LiveValues()
+        self._stop_event = threading.Event()
+        self._worker = None
+        self._add_worker = None
+        self._pbar = None
+        self._run: TSNEJob | None = None  # the job of the current map
+        self._source: FeatureSource | None = None
+        self._layer = None
+        #: the layer's array was changed in place since its data was last set
+        self._layer_stale = False
+        self._view_extent = None
+        self._shown_rows = None
+        self._n_added = 0
+        self._closed = False
+        self._cancelled = False
+        self._run_ended = True
+        self._file_cache: dict[str, Any] = {}
+        self._add_cache: dict[str, Any] = {}
+        self._memory_adata = None
+        self.warmup_thread = None
+        #: coordinate updates drawn / skipped (replaced by a newer one before drawing)
+        self.n_updates = 0
+        self.n_skipped = 0
+        #: seconds between redraws of the map during a run
+        self.min_draw_interval = 0.2
+        self._last_draw = 0.0
+        self._pending_coords = None
+        self._draw_scheduled = False
+        #: seconds between updates of napari's progress bar
+        self.progress_interval = 1.0
+        self._progress_last = 0.0
+        self._slot_queue: collections.deque = collections.deque()
+        self._dispatching = False
+        self._build_form()
+
+        # ----------------------------------------------------------- signals
+        self.source.changed.connect(self._on_source_changed)
+        self.file.changed.connect(self._on_file_changed)
+        self.representation.changed.connect(self._update_source_info)
+        self.drop_nonfinite.changed.connect(self._update_source_info)
+        self.exaggeration.changed.connect(lambda v: self._live.set(exaggeration=float(v)))
+        self.update_interval.changed.connect(lambda v: self._live.set(update_interval=int(v)))
+        self.auto_learning_rate.changed.connect(self._sync_enabled)
+        self.subsample.changed.connect(self._sync_enabled)
+        self.show_advanced.changed.connect(lambda v: setattr(self._advanced, "visible", bool(v)))
+        self.run_button.changed.connect(self.run)
+        self.stop_button.changed.connect(self.stop)
+        self.continue_button.changed.connect(self.continue_run)
+        self.colour_by.changed.connect(self._apply_colour)
+        self.add_source.changed.connect(self._on_add_source_changed)
+        self.add_file.changed.connect(self._on_add_file_changed)
+        self.add_button.changed.connect(self.add_samples)
+        self.export_button.changed.connect(self.export)
+
+        layers_events = self._viewer.layers.events
+        layers_events.inserted.connect(self._on_layers_changed)
+        layers_events.removed.connect(self._on_layer_removed)
+        layers_events.reordered.connect(self._on_layers_changed)
+        self.native.destroyed.connect(self._on_destroyed)
+
+        self._live.set(
+            exaggeration=float(self.exaggeration.value),
+            update_interval=int(self.update_interval.value),
+        )
+        self._on_source_changed()
+        self._on_add_source_changed()
+        if warmup and kernels_need_compiling():
+            self.warmup_thread = threading.Thread(
+                target=self._warm_up, daemon=True, name="napari-tsne warm-up"
+            )
+            self.warmup_thread.start()
+
+    @property
+    def embedding(self):
+        """The engine's ``TSNEEmbedding`` of the current map (None before a run)."""
+        return None if self._run is None else self._run.emb
+
+    def _warm_up(self):
+        try:
+            warm_up_kernels()
+        except Exception:  # pragma: no cover - the run reports real problems
+            pass
+
+    def _alive(self) -> bool:
+        """False once the widget or the viewer's window has been closed."""
+        if self._closed:
+            return False
+        # napari hands plugins a proxy that warns on private attributes: look at the
+        # real viewer; Window.close() deletes its `_qt_window`
+        viewer = getattr(self._viewer, "__wrapped__", self._viewer)
+        return hasattr(viewer.window, "_qt_window")
+
+    def _error(self, text: str) -> None:
+        self.message.value = f"<span style='color:#e8553e'>⚠ {text}</span>"
+        if self._alive():
+            show_error(text)
+
+    def _info(self, text: str) -> None:
+        self.message.value = text
+
+    def _on_layers_changed(self, event=None):
+        if self._closed:
+            return
+        was_file = self.source.value == ANNDATA_FILE and self._path_of(self.file.value) is None
+        self.source.reset_choices()
+        self.add_source.reset_choices()
+        if was_file and self.is_running is False:
+            layers = self._source_choices()
+            if len(layers) > 1:
+                self.source.value = layers[0][1]
+        self.representation.reset_choices()
+        self.add_representation.reset_choices()
+
+    def _on_layer_removed(self, event=None):
+        if self._closed:
+            return
+        removed = getattr(event, "value", None)
+        if removed is not None and removed is self._layer:
+            self._layer = None
+            self._shown_rows = None
+            if self.is_running:
+                self._cancelled = True
+                self._stop_event.set()
+                self._info("The map layer was removed; the run was cancelled.")
+            self._sync_enabled()
+        self._on_layers_changed()
+
+    def _on_destroyed(self, *args):
+        self._closed = True
+        self._stop_event.set()
+        events = self._viewer.layers.events
+        for emitter, slot in (
+            (events.inserted, self._on_layers_changed),
+            (events.removed, self._on_layer_removed),
+            (events.reordered, self._on_layers_changed),
+        ):
+            try:
+                emitter.disconnect(slot)
+            except Exception:  # pragma: no cover - already disconnected
+                pass
+        for w in (self._worker, self._add_worker):
+            if w is not None:
+                try:
+                    w.quit()
+                except RuntimeError:
+                    pass
