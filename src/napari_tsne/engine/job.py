@@ -35,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validation import TSNEInputError, check_data, check_precomputed
-from .embedding import TSNEEmbedding
+from .embedding import TSNEEmbedding, _as_callbacks
 from .neighbors import pynndescent_compiled, uses_pynndescent
 from .preparation import StageLog, prepare_embedding
 from .subsample import combine_layout, extend, sample_indices
@@ -188,7 +188,7 @@ class TSNEJob:
         self.full_early_exaggeration_iter = min(full_ee, ee)
         self.log = StageLog(bool(self.params.get("verbose")))
         self.timings: dict[str, float] = {}
-        self._watch = _StopWatch(_as_list(self.params.get("callbacks")))
+        self._watch = _StopWatch(_as_callbacks(self.params.get("callbacks")))
         if self.log.verbose:
             self._watch.callbacks.append(_print_progress)
         self._event: threading.Event | None = None
@@ -510,18 +510,6 @@ class _StopWatch:
             stop = bool(cb(iteration, kl, Y)) or stop
         self.stopped = stop
         return stop
-
-
-def _as_list(callbacks) -> list:
-    if callbacks is None:
-        return []
-    if callable(callbacks):
-        return [callbacks]
-    cbs = list(callbacks)
-    for cb in cbs:
-        if not callable(cb):
-            raise TSNEInputError(f"callbacks must be callables; got {cb!r}.")
-    return cbs
 
 
 def _rows(X, rows, cols=None):
