@@ -125,7 +125,10 @@ def symmetrize(indices: np.ndarray, P_cond: np.ndarray) -> sp.csr_matrix:
     tptr, src, tval = _transpose_lists(idx, vals)
     total = 2.0 * float(vals.sum())
     indptr = np.zeros(n + 1, dtype=np.int64)
-    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, indptr[:0], tval[:0])
+    # the counting pass gets empty arrays of the writing pass's types: one compiled
+    # specialisation serves both (a second one cost ~4 s of compilation on a first run)
+    no_cols, no_data = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
+    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, no_cols, no_data)
     np.cumsum(indptr, out=indptr)
     cols = np.empty(indptr[-1], dtype=np.int32)
     data = np.empty(indptr[-1], dtype=np.float32)

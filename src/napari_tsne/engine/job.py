@@ -569,7 +569,7 @@ def kernels_need_compiling() -> bool:
         from . import optimizer
         from .gradients import attractive, exact
 
-        for disp in (optimizer._step, attractive.attractive_forces, exact.repulsive_exact):
+        for disp in (optimizer._step, attractive._forces_2d, exact.repulsive_exact):
             if disp.signatures:
                 continue
             cache = getattr(disp, "_cache", None)

@@ -21,19 +21,19 @@ import numpy as np
 from numba import prange
 
 
-@numba.njit(nogil=True, cache=True)
 def attractive_forces(indptr, indices, data, Y_tgt, Y_src, dof, with_kl=True):
     """``(F, logw)``: the forces (n_tgt, d) and per-row ``sum_j p_ij log w_ij``."""
     out = np.arange(Y_tgt.shape[0])
     return _attractive(indptr, indices, data, out, Y_tgt, Y_src, dof, with_kl)
 
 
-@numba.njit(nogil=True, cache=True)
 def _attractive(indptr, cols, data, out, Y_rows, Y_src, dof, with_kl):
     """Row ``r`` of the CSR matrix at position ``Y_rows[r]``, its sources at
     ``Y_src[cols]``, its results in row ``out[r]``. The logarithms are a separate pass
     so that the forces are bit-identical whether or not the KL is asked for (a chunked
-    run must equal an uninterrupted one)."""
+    run must equal an uninterrupted one). Chosen here in Python, not in a compiled
+    wrapper, so that a run compiles only the kernels it uses (a 2-D map never
+    compiles the general loop: ~3 s of a first run)."""
     if Y_rows.shape[1] == 2:
         F = _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof)
     else:
