@@ -145,6 +145,14 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     for axis in (-2, -1):
         r = viewer.dims.range[axis]
         assert r.start <= layer.data[:, axis].min() and r.stop >= layer.data[:, axis].max()
+    # the final map fits the canvas in both directions (canvas pixel = (world - centre)
+    # * zoom + half the canvas)
+    canvas = np.asarray(viewer.canvas.size, dtype=float)
+    camera = viewer.scene.camera
+    centre = np.asarray(camera.center[-2:])
+    for corner in (layer.data.min(axis=0), layer.data.max(axis=0)):
+        pixel = (corner - centre) * camera.zoom + canvas / 2
+        assert (pixel >= 0).all() and (pixel <= canvas).all(), (pixel, canvas)
     assert w.embedding.n_iter == 170
     assert w.status.value.startswith("done")
     # labels became features and colour the map (categorical)

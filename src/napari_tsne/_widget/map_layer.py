@@ -168,10 +168,27 @@ class MapLayerMixin:
         if old is None or extent > 2.0 * old or extent < old / 2.0:
             self._view_extent = extent
             self._layer.size = point_size(coords)
-            try:
-                self._viewer.reset_view()
-            except Exception:  # pragma: no cover
-                pass
+            self._fit_camera(coords)
+
+    def _fit_camera(self, coords, margin: float = 0.05):
+        """Centre the camera on the map and zoom so that all of it fits the canvas in
+        both directions. napari's ``reset_view`` fits the extent of every layer (hidden
+        source layers included), and its ``fit_to_view(layers=[map])`` fails (napari
+        0.9.2: IndexError) when another layer has more dimensions, e.g. the image stack
+        the map was made from; so the camera is set here from the canvas size."""
+        viewer = self._viewer
+        canvas = np.asarray(getattr(getattr(viewer, "canvas", None), "size", ()), dtype=float)
+        if coords.shape[1] != 2 or canvas.shape != (2,) or canvas.min() <= 0:
+            viewer.reset_view()
+            return
+        lo, hi = np.nanmin(coords, axis=0), np.nanmax(coords, axis=0)
+        span = np.maximum(hi - lo, 1e-12)
+        scene = getattr(viewer, "scene", None)
+        camera = scene.camera if scene is not None else viewer.camera  # napari < 0.9
+        centre = list(camera.center)
+        centre[-2:] = (lo + hi) / 2.0
+        camera.center = tuple(centre)
+        camera.zoom = float((1.0 - 2.0 * margin) * np.min(canvas / span))
 
     def _reset_colour_choices(self):
         current = self.colour_by.value

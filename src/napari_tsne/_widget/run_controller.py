@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 from napari.qt.threading import thread_worker
 from napari.utils import progress
 
@@ -272,6 +273,11 @@ class RunControllerMixin:
             return
         self._flush_draw()  # show the last coordinates now
         self._sync_layer()
+        if self._layer is not None and self._alive() and self._layer in self._viewer.layers:
+            # fit the final map to the canvas as it is now (the window or the dock may
+            # have been resized since the last fit during the run)
+            self._view_extent = None
+            self._fit_view(np.asarray(self._layer.data))
         # the worker may signal `finished` only later (it runs at a lower priority):
         # progress texts still scheduled must not replace the final status meanwhile
         self._run_ended = True
