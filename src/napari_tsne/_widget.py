@@ -277,7 +277,7 @@ class TSNERun:
         pynndescent's search (once per process)."""
         return (
             self.tsne.metric != "precomputed"
-            and uses_pynndescent(str(self.tsne.neighbors), n_samples)
+            and uses_pynndescent(str(self.tsne.neighbors), n_samples, metric=self.tsne.metric)
             and not pynndescent_compiled()
         )
 
