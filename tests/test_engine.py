@@ -160,7 +160,9 @@ def test_pynndescent_neighbours_are_accurate():
     from napari_tsne.engine.neighbors import pynndescent_compiled, uses_pynndescent
 
     assert pynndescent_compiled()
-    assert uses_pynndescent("auto", 5000) and not uses_pynndescent("auto", 4999)
+    assert uses_pynndescent("auto", 5000, metric="manhattan")
+    assert not uses_pynndescent("auto", 4999, metric="manhattan")
+    assert not uses_pynndescent("auto", 10**6)  # dense euclidean: faiss
     assert uses_pynndescent("pynndescent", 10) and not uses_pynndescent("exact", 10**6)
 
 

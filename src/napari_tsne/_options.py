@@ -45,7 +45,7 @@ PREFERRED_COLOUR_COLUMNS = (
 )
 INIT_CHOICES = ("pca", "spectral", "random")
 METHOD_CHOICES = ("auto", "exact", "bh", "fft")
-NEIGHBOR_CHOICES = ("auto", "exact", "pynndescent")
+NEIGHBOR_CHOICES = ("auto", "exact", "faiss", "pynndescent")
 
 
 # ------------------------------------------------------------------ parsing text
@@ -299,10 +299,11 @@ TRANSFORM_OPTIONS: tuple[Option, ...] = (
     Option(
         "neighbors",
         "auto",
-        "search for the reference neighbours (auto: exact below 5,000 reference samples)",
+        "search for the reference neighbours (auto: faiss, exact below 100,000 reference "
+        "samples; pynndescent for sparse data and other metrics)",
         choices=NEIGHBOR_CHOICES,
     ),
-    Option("seed", 42, "random seed (pynndescent)", type=int),
+    Option("seed", 42, "random seed (faiss IVF, pynndescent)", type=int),
 )
 
 

@@ -503,10 +503,10 @@ def reference_from_map(
     """
     import scipy.sparse as sp
 
-    from .engine import KNNGraph, TSNEEmbedding, TSNEInputError, compute_neighbors
+    from .engine import TSNEEmbedding, TSNEInputError
     from .engine._validation import check_data, check_metric
     from .engine.gradients import RepulsionParams
-    from .engine.neighbors import EXACT_THRESHOLD
+    from .engine.neighbors import reference_index
     from .io import DataReadError, get_representation, uns_key_for
 
     if key not in adata.obsm:
@@ -546,24 +546,8 @@ def reference_from_map(
         Y = Y[rows]
     X_ref = check_data(X_ref, name=f"the map's {representation}")
     n = X_ref.shape[0]
-    method = (
-        neighbors if neighbors != "auto" else ("exact" if n < EXACT_THRESHOLD else "pynndescent")
-    )
-    if method == "exact":
-        Xd = X_ref.toarray() if sp.issparse(X_ref) else X_ref
-        Xd = np.ascontiguousarray(Xd, dtype=np.float32)
-        # a query-only index: the reference's own neighbours are not needed to transform
-        self_idx = np.arange(n, dtype=np.int32).reshape(-1, 1)
-        knn = KNNGraph(self_idx, np.zeros((n, 1), np.float32), metric, "exact", Xd)
-    else:
-        knn = compute_neighbors(
-            X_ref,
-            min(15, n - 1),
-            metric=metric,
-            method=method,
-            random_state=random_state,
-            n_jobs=n_jobs,
-        )
+    # a query-only index: the reference's own neighbours are not needed to transform
+    knn = reference_index(X_ref, metric, method=neighbors, random_state=random_state, n_jobs=n_jobs)
     if knn.index is None:
         raise TSNEInputError("Could not build a neighbour index of the reference.")
     emb = TSNEEmbedding(

@@ -282,7 +282,12 @@ class TSNEJob:
         pynndescent's search (once per process)."""
         return (
             self.params["metric"] != "precomputed"
-            and uses_pynndescent(str(self.params["neighbors"]), n_samples)
+            and uses_pynndescent(
+                str(self.params["neighbors"]),
+                n_samples,
+                metric=self.params["metric"],
+                sparse=self.X is not None and sp.issparse(self.X),
+            )
             and not pynndescent_compiled()
         )
 

@@ -1,8 +1,31 @@
-"""k-nearest-neighbour graphs: exact (numba brute force), approximate (pynndescent)
-or read from a precomputed distance matrix / sparse kNN graph.
+"""k-nearest-neighbour graphs: faiss for dense data (exact, or an inverted-file index
+for large data), pynndescent for sparse data and the other metrics, or read from a
+precomputed distance matrix / sparse kNN graph.
+
+``neighbors=``:
+
+* ``"exact"``: brute force at any size. faiss's flat index for euclidean,
+  sqeuclidean, cosine and correlation (sparse data densified); numba brute force for
+  manhattan and chebyshev.
+* ``"faiss"``: faiss IVF-Flat (approximate; dense data, the four faiss metrics), its
+  ``nprobe`` calibrated on each data set to recall@k >= 0.99 (up to an exhaustive
+  search).
+* ``"pynndescent"``: pynndescent's NN-descent, any metric, dense or sparse. It
+  compiles its search in every new process (~45 s).
+* ``"auto"`` (default), from measured costs (docs/benchmarks.md, "Nearest
+  neighbours"). Dense data with a faiss metric: exact while ``n < 20,000`` or
+  ``n^2 d <= 70,000^2 * 50`` (Fashion-MNIST PCA-50: ~7 s on 2 cores); above that an
+  IVF index, if its calibration reaches recall 0.99 searching at most 1/20 of the
+  lists (where it is several times faster than exact search). Data without the
+  cluster structure an inverted file needs (intrinsically high-dimensional) fall back
+  to exact search while ``n^2 d <= 150,000^2 * 50``, and to pynndescent above. Sparse
+  data and the other metrics: exact below :data:`EXACT_THRESHOLD` samples,
+  pynndescent from there on.
 
 The result is a :class:`KNNGraph` of fixed width ``k`` that the affinity code turns
-into P, and which can be queried with new points (``transform``).
+into P, and which can be queried with new points (``transform``); it keeps the index
+(faiss's, pynndescent's, or the data for numba brute force), so adding samples
+searches the same index and compiles nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +39,25 @@ import numpy as np
 import scipy.sparse as sp
 from numba import prange
 
+from ._faiss_knn import FAISS_METRICS, FaissIndex
 from ._threads import numba_threads, resolve_n_jobs
 from ._validation import TSNEInputError, check_metric
 
-#: Below this many samples "auto" uses exact search.
+#: searches of ``neighbors=`` (besides the aliases of pynndescent below)
+NEIGHBOR_METHODS = ("auto", "exact", "faiss", "pynndescent")
+_PYNNDESCENT_ALIASES = ("pynndescent", "approx", "nndescent")
+#: "auto", sparse data or manhattan/chebyshev: exact search below this many samples
 EXACT_THRESHOLD = 5000
+#: "auto", dense data and a faiss metric: exact search below this many samples, or
+#: while ``n * n * d <= FAISS_EXACT_WORK``; an IVF index is tried above
+FAISS_EXACT_MIN = 20_000
+FAISS_EXACT_WORK = 70_000**2 * 50
+#: "auto" keeps the IVF index only if its calibration reaches its recall target with
+#: ``nprobe <= nlist * IVF_MAX_FRACTION``
+IVF_MAX_FRACTION = 1 / 20
+#: ... and otherwise searches exactly while ``n * n * d <= FALLBACK_EXACT_WORK``, with
+#: pynndescent above
+FALLBACK_EXACT_WORK = 150_000**2 * 50
 
 
 @dataclass
@@ -30,8 +67,10 @@ class KNNGraph:
     indices: np.ndarray  # (n, k) int32, sorted by distance
     distances: np.ndarray  # (n, k) float32
     metric: str
+    #: the search that made it: "exact", "faiss", "pynndescent" or "precomputed"
     method: str
-    #: reference data (exact) or the pynndescent index (approximate); None if precomputed
+    #: a :class:`~napari_tsne.engine._faiss_knn.FaissIndex`, the pynndescent index,
+    #: or the reference data (numba brute force); None if precomputed
     index: object | None = field(default=None, repr=False)
     #: the index holds ``(X - offset) * scale`` (see :func:`search_transform`); queries
     #: are mapped the same way and distances are reported in the data's own units
@@ -55,7 +94,11 @@ class KNNGraph:
             )
         k = min(k, self.n_samples)
         X_new = _apply_transform(X_new, self.offset, self.scale)
-        if self.method == "exact":
+        if isinstance(self.index, FaissIndex):
+            if sp.issparse(X_new):
+                X_new = X_new.toarray()
+            idx, dist = self.index.query(X_new, k, n_jobs=n_jobs)
+        elif isinstance(self.index, np.ndarray):  # numba brute force (or a 0.1 pickle)
             with numba_threads(n_jobs):
                 idx, dist = exact_knn(self.index, k, self.metric, X_query=X_new)
         else:
@@ -69,12 +112,61 @@ class KNNGraph:
 _PYNNDESCENT_COMPILED = threading.Event()
 
 
-def uses_pynndescent(method: str, n_samples: int) -> bool:
+def resolve_neighbors(
+    method: str,
+    n_samples: int,
+    *,
+    metric: str = "euclidean",
+    sparse: bool = False,
+    n_features: int = 50,
+) -> str:
+    """The search :func:`compute_neighbors` starts with for ``method``: "exact",
+    "faiss" or "pynndescent" (see the module's docstring; with "auto", a "faiss"
+    index whose calibration fails falls back to "exact" or "pynndescent"). Raises
+    :class:`TSNEInputError` for an unknown method, or for "faiss" with data faiss
+    cannot search."""
+    if method in _PYNNDESCENT_ALIASES:
+        return "pynndescent"
+    if method not in NEIGHBOR_METHODS:
+        raise TSNEInputError(
+            f"Unknown neighbors method {method!r}; use 'auto', 'exact', 'faiss' or 'pynndescent'."
+        )
+    with_faiss = metric in FAISS_METRICS and not sparse
+    if method == "faiss" and not with_faiss:
+        what = "sparse data" if sparse else f"the {metric} metric"
+        raise TSNEInputError(
+            f"neighbors='faiss' cannot search {what} (faiss searches dense data with "
+            f"{', '.join(FAISS_METRICS)}); use neighbors='pynndescent' or 'auto'"
+            + (", or pass X.toarray()." if sparse else ".")
+        )
+    if method != "auto":
+        return method
+    if not with_faiss:
+        return "exact" if n_samples < EXACT_THRESHOLD else "pynndescent"
+    cheap = n_samples < FAISS_EXACT_MIN or n_samples**2 * n_features <= FAISS_EXACT_WORK
+    return "exact" if cheap else "faiss"
+
+
+def _fallback(n_samples: int, n_features: int) -> str:
+    """ "auto"'s search where an IVF index does not pay (see the module's docstring)."""
+    return "exact" if n_samples**2 * n_features <= FALLBACK_EXACT_WORK else "pynndescent"
+
+
+def uses_pynndescent(
+    method: str, n_samples: int, *, metric: str = "euclidean", sparse: bool = False
+) -> bool:
     """Whether :func:`compute_neighbors` with ``method`` searches ``n_samples`` points
-    with pynndescent (``auto``: from :data:`EXACT_THRESHOLD` points on)."""
-    if method == "auto":
-        return n_samples >= EXACT_THRESHOLD
-    return method in ("pynndescent", "approx", "nndescent")
+    with pynndescent: explicitly, or ``auto`` with sparse data or a metric faiss does
+    not search, from :data:`EXACT_THRESHOLD` points on. False for unknown methods and
+    "precomputed", and for ``auto`` with dense data and a faiss metric -- which uses
+    pynndescent only if the data turn out to have no structure an IVF index can use
+    and are too large for exact search (decided during the search)."""
+    if metric == "precomputed":
+        return False
+    try:
+        return resolve_neighbors(method, n_samples, metric=metric, sparse=sparse) == "pynndescent"
+    except TSNEInputError:
+        return False
 
 
 def pynndescent_compiled() -> bool:
@@ -91,29 +183,80 @@ def compute_neighbors(
     n_jobs: int | None = None,
     verbose: bool = False,
 ) -> KNNGraph:
-    """kNN graph of ``X`` with ``method`` in {"auto", "exact", "pynndescent"}."""
+    """kNN graph of ``X`` with ``method`` in {"auto", "exact", "faiss", "pynndescent"}
+    (see the module's docstring)."""
     metric = check_metric(metric)
     n = X.shape[0]
     k = int(min(n_neighbors, n - 1))
-    if method not in ("auto", "exact", "pynndescent", "approx", "nndescent"):
-        raise TSNEInputError(
-            f"Unknown neighbors method {method!r}; use 'auto', 'exact' or 'pynndescent'."
-        )
-    if not uses_pynndescent(method, n):
-        method = "exact"
     offset, scale = search_transform(X, metric)
     Xs = _apply_transform(X, offset, scale)
-    if method == "exact":
-        Xd = Xs.toarray() if sp.issparse(Xs) else Xs
-        Xd = np.ascontiguousarray(Xd, dtype=np.float32)
-        with numba_threads(n_jobs):
-            idx, dist = exact_knn(Xd, k, metric)
-        graph = KNNGraph(idx, dist, metric, "exact", Xd, offset, scale)
-    else:
+    method, index = _search_index(Xs, k, metric, method, random_state, n_jobs)
+    if method == "pynndescent":
         graph = _pynndescent_knn(Xs, k, metric, random_state, n_jobs, verbose)
         graph.offset, graph.scale = offset, scale
+    elif isinstance(index, FaissIndex):
+        idx, dist = _drop_self(*index.self_graph(k, n_jobs=n_jobs), k)
+        graph = KNNGraph(idx, dist, metric, method, index, offset, scale)
+    else:  # manhattan, chebyshev: numba brute force
+        with numba_threads(n_jobs):
+            idx, dist = exact_knn(index, k, metric)
+        graph = KNNGraph(idx, dist, metric, method, index, offset, scale)
     graph.distances = _unscale(graph.distances, metric, scale)
     return graph
+
+
+def _search_index(Xs, k: int, metric: str, method: str, random_state, n_jobs):
+    """``(method, index)``: the search that runs and its index (None for pynndescent,
+    whose index is built by its search). ``Xs`` is the transformed data."""
+    n, d = Xs.shape
+    requested = method
+    method = resolve_neighbors(method, n, metric=metric, sparse=sp.issparse(Xs), n_features=d)
+    if method == "pynndescent":
+        return method, None
+    Xd = Xs.toarray() if sp.issparse(Xs) else Xs
+    if metric not in FAISS_METRICS:
+        return method, np.ascontiguousarray(Xd, dtype=np.float32)
+    seed = _seed(random_state)
+    if method == "faiss":
+        index = FaissIndex(Xd, metric, "ivf", n_jobs=n_jobs, seed=seed)
+        largest = None
+        if requested == "auto":
+            largest = max(1, int(index.nlist * IVF_MAX_FRACTION))
+        if index.calibrate(k + 1, largest_nprobe=largest, seed=seed, n_jobs=n_jobs):
+            return method, index
+        if requested != "auto":  # searched every list: exact, and said so
+            return method, index
+        del index
+        method = _fallback(n, d)
+        if method == "pynndescent":
+            return method, None
+    return method, FaissIndex(Xd, metric, "flat", n_jobs=n_jobs)
+
+
+def reference_index(
+    X,
+    metric: str = "euclidean",
+    method: str = "auto",
+    random_state=None,
+    n_jobs: int | None = None,
+) -> KNNGraph:
+    """A :class:`KNNGraph` of ``X`` for querying only (``transform`` into a saved map):
+    the reference's own neighbours are not searched where the index does not need them
+    (faiss and numba brute force); ``indices`` then lists each sample as its own
+    neighbour. The search is chosen as by :func:`compute_neighbors` (for 15
+    neighbours)."""
+    metric = check_metric(metric)
+    n = X.shape[0]
+    k = min(15, n - 1)
+    offset, scale = search_transform(X, metric)
+    Xs = _apply_transform(X, offset, scale)
+    method, index = _search_index(Xs, k, metric, method, random_state, n_jobs)
+    if method == "pynndescent":  # its index is built by searching the graph
+        return compute_neighbors(X, k, metric, method, random_state, n_jobs)
+    if isinstance(index, FaissIndex):
+        index.release()
+    self_idx = np.arange(n, dtype=np.int32).reshape(-1, 1)
+    return KNNGraph(self_idx, np.zeros((n, 1), np.float32), metric, method, index, offset, scale)
 
 
 #: the search runs in float32: data whose largest magnitude lies outside this range is
