@@ -299,8 +299,8 @@ TRANSFORM_OPTIONS: tuple[Option, ...] = (
     Option(
         "neighbors",
         "auto",
-        "search for the reference neighbours (auto: faiss, exact below 100,000 reference "
-        "samples; pynndescent for sparse data and other metrics)",
+        "search for the reference neighbours (auto: faiss for dense data, exact or "
+        "inverted-file by size; pynndescent for sparse data and other metrics)",
         choices=NEIGHBOR_CHOICES,
     ),
     Option("seed", 42, "random seed (faiss IVF, pynndescent)", type=int),
