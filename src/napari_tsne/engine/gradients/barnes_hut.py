@@ -183,30 +183,53 @@ def _max_depth(first_child, n_child):
     return best
 
 
+@numba.njit(nogil=True, cache=True)
+def _pack_nodes(start, end, first_child, n_child, com, lo, hi):
+    """What the walk reads of each node, in two rows (one or two cache lines).
+
+    ``nodes_f[k] = (centre of mass..., squared largest box side, point count)``,
+    ``nodes_i[k] = (start, end, first child, number of children)``.
+    """
+    n_nodes, d = com.shape
+    nodes_f = np.empty((n_nodes, d + 2))
+    nodes_i = np.empty((n_nodes, 4), dtype=np.int64)
+    for k in range(n_nodes):
+        extent = 0.0
+        for c in range(d):
+            nodes_f[k, c] = com[k, c]
+            ext = hi[k, c] - lo[k, c]
+            if ext > extent:
+                extent = ext
+        nodes_f[k, d] = extent * extent
+        nodes_f[k, d + 1] = end[k] - start[k]
+        nodes_i[k, 0] = start[k]
+        nodes_i[k, 1] = end[k]
+        nodes_i[k, 2] = first_child[k]
+        nodes_i[k, 3] = n_child[k]
+    return nodes_f, nodes_i
+
+
+@numba.njit(nogil=True, cache=True, inline="always")
+def _inside(y, lo, hi, node):
+    for c in range(y.shape[0]):
+        if y[c] < lo[node, c] or y[c] > hi[node, c]:
+            return False
+    return True
+
+
 @numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
 def _bh_forces(
-    Ys,
-    perm,
-    start,
-    end,
-    first_child,
-    n_child,
-    com,
-    lo,
-    hi,
-    Y_tgt,
-    order,
-    dof,
-    same,
-    theta,
-    stack_size,
-    n_chunks,
+    Ys, perm, nodes_f, nodes_i, lo, hi, Y_tgt, order, dof, same, theta, stack_size, n_chunks
 ):
     n_t, d = Y_tgt.shape
     forces = np.zeros((n_t, d))
     sum_w = np.zeros(n_t)
     theta2 = theta * theta
     unit_dof = dof == 1.0
+    # A target inside a cell's box is at most sqrt(d) box sides from its centre of
+    # mass, so for theta <= 1 / sqrt(d) the criterion never summarises such a cell and
+    # the box test can be skipped; larger theta needs it.
+    check_inside = theta2 * d > 1.0
     chunk = (n_t + n_chunks - 1) // n_chunks
     for ch in prange(n_chunks):
         stack = np.empty(stack_size, dtype=np.int64)
@@ -219,43 +242,38 @@ def _bh_forces(
                 yi[c] = Y_tgt[i, c]
                 acc[c] = 0.0
             s_w = 0.0
-            top = 0
             stack[0] = 0
             top = 1
             while top > 0:
                 top -= 1
                 node = stack[top]
-                cnt = end[node] - start[node]
                 d2 = 0.0
-                extent = 0.0
-                inside = True
                 for c in range(d):
-                    diff = yi[c] - com[node, c]
+                    diff = yi[c] - nodes_f[node, c]
                     d2 += diff * diff
-                    ext = hi[node, c] - lo[node, c]
-                    if ext > extent:
-                        extent = ext
-                    if yi[c] < lo[node, c] or yi[c] > hi[node, c]:
-                        inside = False
-                if extent == 0.0:
+                ext2 = nodes_f[node, d]
+                if ext2 == 0.0:
                     # all points of the cell at one location: exact
-                    wcnt = float(cnt)
-                    if same and inside:
-                        wcnt -= 1.0  # the target itself is one of them
+                    wcnt = nodes_f[node, d + 1]
+                    if same and _inside(yi, lo, hi, node):
+                        # the target itself is one of them (tested on the box, which
+                        # holds the points' own values; the mean may be rounded)
+                        wcnt -= 1.0
                     if wcnt == 0.0:
                         continue
-                elif not inside and extent * extent < theta2 * d2:
-                    wcnt = float(cnt)
-                elif n_child[node] > 0:
-                    f = first_child[node]
-                    for k in range(f, f + n_child[node]):
+                elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
+                    wcnt = nodes_f[node, d + 1]
+                elif nodes_i[node, 3] > 0:
+                    f = nodes_i[node, 2]
+                    for k in range(f, f + nodes_i[node, 3]):
                         stack[top] = k
                         top += 1
                     continue
                 else:
-                    # leaf: sum its points exactly
-                    for k in range(start[node], end[node]):
-                        if same and perm[k] == i:
+                    # leaf: sum its points exactly (same: the targets are walked in
+                    # tree order, so the target itself sits at position t)
+                    for k in range(nodes_i[node, 0], nodes_i[node, 1]):
+                        if same and k == t:
                             continue
                         q2 = 0.0
                         for c in range(d):
@@ -271,7 +289,7 @@ def _bh_forces(
                 s_w += wcnt * w
                 w2 *= wcnt
                 for c in range(d):
-                    acc[c] += w2 * (yi[c] - com[node, c])
+                    acc[c] += w2 * (yi[c] - nodes_f[node, c])
             sum_w[i] = s_w
             for c in range(d):
                 forces[i, c] = acc[c]
@@ -294,14 +312,21 @@ def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float):
         raise ValueError("Barnes-Hut supports 1, 2 or 3 dimensions.")
     if n_t == 0 or Y_src.shape[0] == 0:
         return np.zeros((n_t, d)), np.zeros(n_t)
-    tree = build_tree(Y_src, LEAF_SIZE, MAX_DEPTH)
-    perm, first_child, n_child = tree[1], tree[4], tree[5]
+    Ys, perm, start, end, first_child, n_child, com, lo, hi = build_tree(
+        Y_src, LEAF_SIZE, MAX_DEPTH
+    )
+    nodes_f, nodes_i = _pack_nodes(start, end, first_child, n_child, com, lo, hi)
     stack_size = (_max_depth(first_child, n_child) + 1) * (1 << d) + 1
     # same: walk the targets in tree order, so neighbouring targets share tree paths
     order = perm if same else np.arange(n_t)
     n_chunks = max(1, min(n_t, 16 * numba.get_num_threads()))
     return _bh_forces(
-        *tree,
+        Ys,
+        perm,
+        nodes_f,
+        nodes_i,
+        lo,
+        hi,
         Y_tgt,
         order,
         float(dof),
