@@ -202,13 +202,14 @@ def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
 
 def load_input(path: str | os.PathLike, representation: str | None = None) -> Loaded:
     """Read a data file into a :class:`Loaded` (matrix, representation name, obs)."""
-    import pandas as pd
-
-    from .io import get_representation, read_array, read_h5ad, read_table
+    # anndata and pandas only for the inputs that need them (a .npy run starts faster)
+    from .io import read_array
 
     path = Path(path).expanduser()
     suffix = _check_suffix(path, INPUT_SUFFIXES, "Input")
     if suffix == ".h5ad":
+        from .io import get_representation, read_h5ad
+
         adata = read_h5ad(path)
         X, name = get_representation(adata, representation or "X")
         return Loaded(path, X, name, adata.obs, adata)
@@ -218,6 +219,10 @@ def load_input(path: str | os.PathLike, representation: str | None = None) -> Lo
             f"{path.name} holds a single matrix."
         )
     if suffix in (".csv", ".tsv"):
+        import pandas as pd
+
+        from .io import read_table
+
         X, labels = read_table(path)
         obs = labels if labels.shape[1] else None
         if obs is None and not isinstance(labels.index, pd.RangeIndex):
@@ -312,11 +317,13 @@ def write_result(
     out: Path, loaded: Loaded, Y: np.ndarray, key: str, params: dict, overwrite: bool
 ) -> Path:
     """Save ``Y`` as OUTPUT (see the module docstring); returns the path written."""
-    from .io import atomic_path, sanitize_params, uns_key_for, write_array, write_embedding
+    from .io import write_array
 
     suffix = out.suffix.lower()
     if suffix != ".h5ad":
         return write_array(out, Y, overwrite=overwrite)
+    from .io import atomic_path, sanitize_params, uns_key_for, write_embedding
+
     if loaded.adata is not None and (_same_file(out, loaded.path)):
         return write_embedding(out, Y, key=key, params=params, overwrite=True)
     with atomic_path(out, overwrite=overwrite) as tmp:

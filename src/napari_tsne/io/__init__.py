@@ -15,28 +15,56 @@ Problems raise :class:`DataReadError` (a ``ValueError``) or
 :class:`DataWriteError` (an ``OSError``) with messages meant for end users.
 """
 
-from .anndata_io import (
-    UnknownRepresentationError,
-    get_representation,
-    list_representations,
-    read_h5ad,
-    representation_shapes,
-    sanitize_params,
-    uns_key_for,
-    write_embedding,
-)
-from .arrays import read_array, read_table, write_array
+import importlib
+from typing import Any
+
 from .atomic import DataReadError, DataWriteError, atomic_path
-from .idx import (
-    FASHION_MNIST_CLASSES,
-    FashionMNIST,
-    FashionMNISTNotFoundError,
-    fashion_mnist_available,
-    fashion_mnist_dir,
-    load_fashion_mnist,
-    load_fashion_mnist_part,
-    read_idx,
-)
+
+#: public name -> submodule; the submodules are imported on first use, so that a
+#: command that reads a ``.npy`` file does not pay for importing anndata, h5py, pandas
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "UnknownRepresentationError",
+            "get_representation",
+            "list_representations",
+            "read_h5ad",
+            "representation_shapes",
+            "sanitize_params",
+            "uns_key_for",
+            "write_embedding",
+        ),
+        "anndata_io",
+    ),
+    **dict.fromkeys(("read_array", "read_table", "write_array"), "arrays"),
+    **dict.fromkeys(
+        (
+            "FASHION_MNIST_CLASSES",
+            "FashionMNIST",
+            "FashionMNISTNotFoundError",
+            "fashion_mnist_available",
+            "fashion_mnist_dir",
+            "load_fashion_mnist",
+            "load_fashion_mnist_part",
+            "read_idx",
+        ),
+        "idx",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "FASHION_MNIST_CLASSES",

@@ -21,14 +21,15 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from .anndata_io import get_representation, read_h5ad, write_embedding
 from .atomic import DataReadError, DataWriteError, atomic_path
+
+if TYPE_CHECKING:  # pandas and anndata are imported where a table or .h5ad is read
+    import pandas as pd
 
 __all__ = ["read_array", "read_table", "write_array"]
 
@@ -79,6 +80,8 @@ def read_array(
     path = Path(path).expanduser()
     kind = _kind(path)
     if kind == ".h5ad":
+        from .anndata_io import get_representation, read_h5ad
+
         adata = read_h5ad(path)
         return get_representation(adata, key or "X")[0]
     if kind == ".npy":
@@ -198,6 +201,8 @@ def _as_matrix(arr: np.ndarray, label: str) -> np.ndarray:
 
 def _parse_numeric(col: pd.Series) -> tuple[pd.Series, pd.Series]:
     """(float values, parse_ok mask) for a column of stripped strings."""
+    import pandas as pd
+
     missing = col.str.lower().isin(_MISSING)
     values = pd.to_numeric(col.where(~missing), errors="coerce").astype(np.float64)
     ok = values.notna() | missing
@@ -214,6 +219,8 @@ def _parse_numeric(col: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 def _read_text_table(path: Path, header: bool | None) -> tuple[np.ndarray, pd.DataFrame, list[str]]:
     """(numeric matrix, text-column labels, numeric column names)."""
+    import pandas as pd
+
     _check_readable(path)
     sep = _TEXT_SUFFIXES[_kind(path)]
     try:
@@ -340,6 +347,8 @@ def write_array(
         )
     suffix = path.suffix.lower()
     if suffix == ".h5ad":
+        from .anndata_io import write_embedding
+
         return write_embedding(path, arr, overwrite=overwrite)
     if suffix == ".npy":
         with atomic_path(path, overwrite=overwrite) as tmp:
