@@ -564,7 +564,7 @@ def reference_from_map(
         dof=_param(params, "dof", 1.0, float),
         negative_gradient_method=_param(params, "negative_gradient_method", "auto", str),
         repulsion_params=RepulsionParams(
-            theta=_param(params, "theta", 0.5, float),
+            theta=_param(params, "theta", 0.4, float),
             n_interpolation_points=_param(params, "n_interpolation_points", 3, int),
             min_num_intervals=_param(params, "min_num_intervals", 50, int),
             ints_in_interval=_param(params, "ints_in_interval", 1.0, float),

@@ -32,7 +32,7 @@ BH_MAX_N = 10_000
 class RepulsionParams:
     """Parameters of the approximate repulsion methods (ignored by the others)."""
 
-    theta: float = 0.5
+    theta: float = 0.4
     n_interpolation_points: int = 3
     min_num_intervals: int = 50
     ints_in_interval: float = 1.0
