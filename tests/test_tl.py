@@ -11,9 +11,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from napari_tsne import tl
-from napari_tsne.cli import EXIT_OK, main
+from napari_tsne.cli import EXIT_OK, EXIT_USAGE, main
 
 sc = pytest.importorskip("scanpy")
 KNeighborsClassifier = pytest.importorskip("sklearn.neighbors").KNeighborsClassifier
@@ -172,6 +173,19 @@ def test_missing_pca_is_computed_like_scanpys():
         ours.uns["pca"]["variance_ratio"][top], theirs.uns["pca"]["variance_ratio"][top], rtol=1e-3
     )
     assert ours.uns["tsne"]["params"]["representation"] == "obsm/X_pca"
+
+
+def test_pca_of_sparse_x_matches_dense():
+    dense = blobs(60)
+    sparse = dense.copy()
+    sparse.X = sp.csr_matrix(sparse.X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tl.tsne(dense, n_pcs=5, **FAST)
+        tl.tsne(sparse, n_pcs=5, **FAST)
+    np.testing.assert_allclose(sparse.obsm["X_pca"], dense.obsm["X_pca"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(sparse.varm["PCs"], dense.varm["PCs"], rtol=1e-4, atol=1e-4)
+    assert dense.obsm["X_pca"].shape == (dense.n_obs, 5)
 
 
 def test_n_pcs_takes_the_first_components():
@@ -355,3 +369,19 @@ def test_cli_embed_follows_the_rule_and_ingest_reads_its_map(tmp_path, capsys):
     new = blobs(60, n=30, seed=0)
     tl.ingest(new, ref, obs="label", n_jobs=1)
     assert (np.asarray(new.obs["label"]) == np.asarray(blobs(60, n=30).obs["label"])).mean() > 0.9
+    # `transform` places cells that have only X into that map, through its PCs
+    new_path = tmp_path / "new.h5ad"
+    blobs(60, n=30, seed=0).write_h5ad(new_path)
+    placed = tmp_path / "placed.h5ad"
+    code = main(["transform", str(out), str(new_path), "-o", str(placed), "--threads", "1"])
+    assert code == EXIT_OK
+    np.testing.assert_allclose(
+        ad.read_h5ad(placed).obsm["X_tsne"], new.obsm["X_tsne"], rtol=1e-5, atol=1e-5
+    )
+    other = blobs(59, n=30)  # another gene set: exit status 2, a message, no output
+    other.write_h5ad(new_path)
+    capsys.readouterr()
+    code = main(["transform", str(out), str(new_path), "-o", str(tmp_path / "no.h5ad")])
+    assert code == EXIT_USAGE
+    assert "59 variables but the reference has 60" in capsys.readouterr().err
+    assert not (tmp_path / "no.h5ad").exists()

@@ -500,7 +500,7 @@ def run_params(tsne, loaded: Loaded, emb) -> dict[str, Any]:
 def cmd_transform(args) -> int:
     from .io import read_h5ad
     from .plotting import ProgressPrinter
-    from .tl import reference_from_map
+    from .tl import query_representation, reference_from_map
 
     map_path = Path(args.map).expanduser()
     inp = Path(args.input).expanduser()
@@ -523,12 +523,12 @@ def cmd_transform(args) -> int:
         random_state=args.seed,
     )
     emb, representation = ref.embedding, ref.representation
-    new_rep = args.representation
-    if new_rep is None and inp.suffix.lower() == ".h5ad":
-        new_rep = representation
-    loaded = load_input(inp, new_rep)
-    if ref.n_pcs is not None and loaded.representation.startswith("obsm/"):
-        loaded.X = loaded.X[:, : min(ref.n_pcs, loaded.X.shape[1])]  # the map's columns
+    if inp.suffix.lower() == ".h5ad":  # described as the map's data was (as tl.ingest)
+        new_adata = read_h5ad(inp)
+        X, name, _ = query_representation(new_adata, ref_adata, ref, args.representation)
+        loaded = Loaded(inp, X, name, new_adata.obs, new_adata)
+    else:
+        loaded = load_input(inp, args.representation)
     colours, colour_name = _colour_values(loaded, args.color) if png else (None, None)
     _note(
         args,

@@ -32,6 +32,7 @@ __all__ = [
     "choose_representation",
     "ingest",
     "map_params",
+    "query_representation",
     "reference_from_map",
     "tsne",
 ]
@@ -149,8 +150,10 @@ def choose_representation(
     package's names (``"obsm/X_pca"``, ``"layers/counts"``, ``"raw/X"``) are used as
     given; ``n_pcs`` limits the columns of an ``obsm`` entry. ``n_pcs=0`` means X.
     """
+    if use_rep is not None and not isinstance(use_rep, str):
+        raise TypeError(f"use_rep must be a name such as 'X_pca' or 'X', not {use_rep!r}.")
     if n_pcs is not None and (not isinstance(n_pcs, (int, np.integer)) or n_pcs < 0):
-        raise ValueError(f"n_pcs must be a whole number >= 0 or None; got {n_pcs!r}.")
+        raise TSNEInputError(f"n_pcs must be a whole number >= 0 or None; got {n_pcs!r}.")
     if use_rep is None and n_pcs == 0:
         use_rep = "X"
     if use_rep is None:
@@ -180,7 +183,7 @@ def choose_representation(
         return Representation(X, name, None, f"{name} ({X.shape[1]:,} features)")
     width = X.shape[1]
     if n_pcs is not None and n_pcs > width:
-        raise ValueError(
+        raise TSNEInputError(
             f"n_pcs={n_pcs} is more than the {width} columns of {name}; lower n_pcs or "
             f"recompute {name} with more components (sc.pp.pca(adata, n_comps={n_pcs}))."
         )
@@ -209,7 +212,7 @@ def map_params(tsne: TSNE, emb: TSNEEmbedding, representation: str, **extra) -> 
 
 def _check_key(key: str, what: str) -> None:
     if not isinstance(key, str) or not key.strip() or "/" in key:
-        raise ValueError(f"{what} must be a non-empty name without '/', such as 'X_tsne'")
+        raise TSNEInputError(f"{what} must be a non-empty name without '/', such as 'X_tsne'")
 
 
 def tsne(
@@ -414,7 +417,7 @@ def reference_from_map(
 # -------------------------------------------------------------------------- ingest
 def _check_same_genes(adata: anndata.AnnData, adata_ref: anndata.AnnData, what: str) -> None:
     if adata.n_vars != adata_ref.n_vars:
-        raise ValueError(
+        raise TSNEInputError(
             f"adata has {adata.n_vars:,} variables but the reference has {adata_ref.n_vars:,}, "
             f"and the map was made from {what}: ingest needs the same genes in the same "
             "order. Subset both to the shared genes first (adata[:, adata_ref.var_names])."
@@ -422,7 +425,7 @@ def _check_same_genes(adata: anndata.AnnData, adata_ref: anndata.AnnData, what: 
     new, ref = adata.var_names.str.upper(), adata_ref.var_names.str.upper()
     if not new.equals(ref):
         i = int(np.flatnonzero(np.asarray(new != ref))[0])
-        raise ValueError(
+        raise TSNEInputError(
             f"The variables of adata differ from the reference's (position {i}: "
             f"{adata.var_names[i]!r} vs {adata_ref.var_names[i]!r}); ingest needs the same "
             "genes in the same order: use adata[:, adata_ref.var_names]."
@@ -451,7 +454,7 @@ def _pca_projection(adata: anndata.AnnData, adata_ref: anndata.AnnData, n_pcs: i
         if np.abs(raw - centre - stored).max() <= tol:
             X_new, _ = get_representation(adata, "X")
             return np.asarray(X_new[:, genes] @ W, dtype=np.float64) - centre
-    raise ValueError(
+    raise TSNEInputError(
         "The reference's obsm['X_pca'] is not the projection of its X onto varm['PCs'] "
         "(X was changed after the PCA), so new cells cannot be put in the same space. "
         "Recompute the PCA and the map (sc.pp.pca, napari_tsne.tl.tsne), or pass "
@@ -459,8 +462,18 @@ def _pca_projection(adata: anndata.AnnData, adata_ref: anndata.AnnData, n_pcs: i
     )
 
 
-def _query_data(adata, adata_ref, ref: MapReference, use_rep: str | None):
-    """(matrix, name, projected X_pca or None) of the new cells, in the map's space."""
+def query_representation(
+    adata: anndata.AnnData,
+    adata_ref: anndata.AnnData,
+    ref: MapReference,
+    use_rep: str | None = None,
+) -> tuple[Any, str, np.ndarray | None]:
+    """``(matrix, name, projection)``: the new cells of ``adata`` described as the map
+    ``ref`` (from :func:`reference_from_map` of ``adata_ref``) was made: ``use_rep`` if
+    given, else the map's representation; for a map made from ``obsm["X_pca"]``,
+    ``adata``'s X projected onto the reference's ``varm["PCs"]`` (also returned as
+    ``projection``; None otherwise). The first ``n_pcs`` columns are taken as for the
+    map. Used by :func:`ingest` and ``napari-tsne transform``."""
     n_features = ref.embedding.n_features_in
     if use_rep is not None:
         key = f"obsm/{use_rep}" if use_rep in adata.obsm and "/" not in use_rep else use_rep
@@ -475,7 +488,7 @@ def _query_data(adata, adata_ref, ref: MapReference, use_rep: str | None):
     if ref.representation.startswith("obsm/"):
         inner = ref.representation.split("/", 1)[1]
         if inner not in adata.obsm:
-            raise ValueError(
+            raise TSNEInputError(
                 f"The map was made from {ref.representation}, which adata does not have"
                 + (
                     " (and the reference has no varm['PCs'] to project adata's X onto)"
@@ -535,7 +548,8 @@ def ingest(
     ``adata.obsm["X_pca"]`` (the projection, unless adata has one already) and
     ``adata.uns[...]["params"]``. ``placement`` options go to
     :meth:`~napari_tsne.TSNEEmbedding.transform` (``perplexity``, ``n_iter``,
-    ``exaggeration``, ``init``, ...). ``inplace=False`` returns a new AnnData.
+    ``exaggeration``, ``init``, ...; its ``k`` is called ``placement_k`` here, default
+    ``3 * perplexity``). ``inplace=False`` returns a new AnnData.
 
     Errors (missing map, representation or columns, different genes or feature count)
     say what is missing and change neither object.
@@ -550,7 +564,7 @@ def ingest(
             f"(its columns: {avail})."
         )
     if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k (neighbours that vote on a label) must be >= 1; got {k!r}.")
+        raise TSNEInputError(f"k (neighbours that vote on a label) must be >= 1; got {k!r}.")
     bad = sorted(set(placement) - _PLACEMENT_OPTIONS)
     if bad:
         raise TypeError(
@@ -563,9 +577,9 @@ def ingest(
         adata_ref, key, neighbors=neighbors, n_jobs=n_jobs, random_state=random_state
     )
     emb = ref.embedding
-    X_new, name, projected = _query_data(adata, adata_ref, ref, use_rep)
+    X_new, name, projected = query_representation(adata, adata_ref, ref, use_rep)
     if X_new.shape[1] != emb.n_features_in:
-        raise ValueError(
+        raise TSNEInputError(
             f"adata's {name} has {X_new.shape[1]:,} features but the map was made from "
             f"{ref.representation} with {emb.n_features_in:,}: ingest needs the new cells "
             "described by the same features as the reference."
