@@ -601,7 +601,7 @@ def ingest(
         target.obsm["X_pca"] = projected.astype(np.float32)
     for c, values in labels.items():
         target.obs[c] = values
-    shown = {k: v for k, v in placement.items() if k not in ("callbacks", "callback_every")}
+    shown = {n: v for n, v in placement.items() if n not in ("callbacks", "callback_every")}
     target.uns[uns_key_for(key)] = {
         "params": sanitize_params(
             {
