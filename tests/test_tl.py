@@ -5,6 +5,7 @@ the reference map untouched; maps reopened from .h5ad, made by tl or the CLI).""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import anndata as ad
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 
 from napari_tsne import tl
 from napari_tsne.cli import EXIT_OK, EXIT_USAGE, main
+from napari_tsne.engine import TSNEInputError
 
 sc = pytest.importorskip("scanpy")
 KNeighborsClassifier = pytest.importorskip("sklearn.neighbors").KNeighborsClassifier
@@ -385,3 +387,42 @@ def test_cli_embed_follows_the_rule_and_ingest_reads_its_map(tmp_path, capsys):
     assert code == EXIT_USAGE
     assert "59 variables but the reference has 60" in capsys.readouterr().err
     assert not (tmp_path / "no.h5ad").exists()
+
+
+# ---------------------------------------------------------------------- the widget
+@pytest.mark.skipif(
+    not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")),
+    reason="needs a display: run under xvfb-run",
+)
+def test_ingest_into_a_map_exported_by_the_widget(make_napari_viewer, qtbot, tmp_path):
+    pytest.importorskip("pytestqt")
+    from napari_tsne._widget import TSNEWidget
+
+    cells = blobs(20, n=150)
+    cells.obsm["X_emb"] = (cells.X - cells.X.mean(0))[:, :8]
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    viewer = make_napari_viewer(show=True)
+    (layer,) = viewer.open(str(path), plugin="napari-tsne")
+    w = TSNEWidget(viewer, warmup=False)
+    viewer.window.add_dock_widget(w, name="t-SNE")
+    for name, value in dict(
+        n_jobs=1, perplexity=10.0, early_exaggeration_iter=20, n_iter=40
+    ).items():
+        getattr(w, name).value = value
+    w.source.value = layer
+    w.representation.value = "obsm/X_emb"
+    w.run()
+    qtbot.waitUntil(lambda: not w.is_running, timeout=90_000)
+    assert w.export() is not None
+    ref = ad.read_h5ad(path)  # the reopened file carries the representation's name
+    assert ref.uns["tsne"]["params"]["representation"] == "obsm/X_emb"
+    new = blobs(20, n=30)
+    del new.obs["label"]
+    with pytest.raises(TSNEInputError, match="obsm/X_emb, which adata does not have"):
+        tl.ingest(new, ref, obs="label")
+    new.obsm["X_emb"] = (new.X - cells.X.mean(0))[:, :8]
+    tl.ingest(new, ref, obs="label", n_jobs=1)
+    truth = np.asarray(blobs(20, n=30).obs["label"])
+    assert (np.asarray(new.obs["label"]) == truth).mean() > 0.9
+    assert ad.read_h5ad(path).obsm["X_tsne"].tobytes() == ref.obsm["X_tsne"].tobytes()
