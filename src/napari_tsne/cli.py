@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "`napari-tsne transform` can add samples to the map later).",
         inputs=[("input", "INPUT", "data file (.h5ad, .npy, .npz, .csv, .tsv)")],
         representation_help="data matrix of an .h5ad INPUT: X, obsm/X_pca, layers/NAME, raw/X "
-        "(default X); array name of an .npz INPUT",
+        "(default, as scanpy: X for up to 50 variables, else obsm/X_pca, computed and saved "
+        "with the map if missing); array name of an .npz INPUT",
         group="t-SNE parameters (as in the napari widget)",
         options=EMBED_OPTIONS,
         func=cmd_embed,
@@ -188,6 +189,8 @@ class Loaded:
     representation: str
     obs: Any = None  # pandas DataFrame or None
     adata: Any = None  # AnnData for .h5ad input
+    #: the representation as chosen by scanpy's rule (no --representation), else None
+    chosen: Any = None  # napari_tsne.tl.Representation
 
 
 def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
@@ -200,8 +203,14 @@ def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> str:
     return suffix
 
 
-def load_input(path: str | os.PathLike, representation: str | None = None) -> Loaded:
-    """Read a data file into a :class:`Loaded` (matrix, representation name, obs)."""
+def load_input(
+    path: str | os.PathLike, representation: str | None = None, *, random_state=0
+) -> Loaded:
+    """Read a data file into a :class:`Loaded` (matrix, representation name, obs).
+
+    Without ``representation`` an .h5ad file's representation is chosen by scanpy's
+    rule (:func:`napari_tsne.tl.choose_representation`; a missing PCA is computed
+    with ``random_state``)."""
     # anndata and pandas only for the inputs that need them (a .npy run starts faster)
     from .io import read_array
 
@@ -211,7 +220,12 @@ def load_input(path: str | os.PathLike, representation: str | None = None) -> Lo
         from .io import get_representation, read_h5ad
 
         adata = read_h5ad(path)
-        X, name = get_representation(adata, representation or "X")
+        if representation is None:
+            from .tl import choose_representation
+
+            chosen = choose_representation(adata, random_state=random_state)
+            return Loaded(path, chosen.matrix, chosen.name, adata.obs, adata, chosen)
+        X, name = get_representation(adata, representation)
         return Loaded(path, X, name, adata.obs, adata)
     if representation is not None and suffix != ".npz":
         raise UsageError(
@@ -324,6 +338,17 @@ def write_result(
         return write_array(out, Y, overwrite=overwrite)
     from .io import atomic_path, sanitize_params, uns_key_for, write_embedding
 
+    chosen = loaded.chosen
+    if chosen is not None and chosen.pca is not None:
+        # the PCA the map was made from was computed here: it is saved with the map
+        # (a transform needs it), so the whole AnnData is written
+        ad = loaded.adata
+        chosen.pca.store(ad)
+        ad.obsm[key] = np.ascontiguousarray(Y)
+        ad.uns[uns_key_for(key)] = {"params": sanitize_params(params)}
+        with atomic_path(out, overwrite=True if _same_file(out, loaded.path) else overwrite) as tmp:
+            ad.write_h5ad(tmp)
+        return out
     if loaded.adata is not None and (_same_file(out, loaded.path)):
         return write_embedding(out, Y, key=key, params=params, overwrite=True)
     with atomic_path(out, overwrite=overwrite) as tmp:
@@ -413,9 +438,15 @@ def cmd_embed(args) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
 
     t0 = time.perf_counter()
-    loaded = load_input(inp, args.representation)
+    loaded = load_input(inp, args.representation, random_state=args.seed)
     colours, colour_name = _colour_values(loaded, args.color) if png else (None, None)
     n = loaded.X.shape[0]
+    if loaded.chosen is not None:
+        _note(
+            args,
+            f"napari-tsne: {inp.name}: using {loaded.chosen.note} (scanpy's rule: X for up "
+            "to 50 variables, else obsm/X_pca; choose with --representation)",
+        )
     _note(
         args,
         f"napari-tsne: {inp.name}: {loaded.representation}, {n:,} samples x "
@@ -463,122 +494,20 @@ def cmd_embed(args) -> int:
 
 
 def run_params(tsne, loaded: Loaded, emb) -> dict[str, Any]:
-    """The parameters stored with a map (``uns[...]["params"]``), as the widget does."""
-    skip = ("callbacks", "verbose", "callback_every")
-    p = {k: v for k, v in tsne.get_params().items() if k not in skip}
-    if not isinstance(p.get("init"), str):
-        p["init"] = "array"
-    p["representation"] = loaded.representation
-    p["source"] = loaded.path.name
-    p["n_iter_total"] = int(emb.n_iter)
-    p["kl_divergence"] = float(emb.kl_divergence)
-    sample = getattr(emb, "sample_indices", None)
-    if sample is not None:
-        p["subsample"] = int(len(sample))
+    """The parameters stored with a map (``uns[...]["params"]``), as ``tl.tsne`` does."""
+    from .tl import map_params
+
+    p = map_params(tsne, emb, loaded.representation, source=loaded.path.name)
+    if loaded.chosen is not None and loaded.chosen.n_pcs is not None:
+        p["n_pcs"] = loaded.chosen.n_pcs
     return p
 
 
 # ------------------------------------------------------------------- transform
-def _param(params: dict, name: str, default, cast):
-    value = params.get(name, default)
-    if value is None:
-        return default
-    try:
-        if isinstance(value, np.ndarray):
-            value = value.tolist()
-        return cast(value)
-    except (TypeError, ValueError):
-        return default
-
-
-def reference_from_map(
-    adata,
-    key: str = "X_tsne",
-    *,
-    neighbors: str = "auto",
-    n_jobs: int | None = None,
-    random_state=None,
-):
-    """Rebuild a :class:`~napari_tsne.engine.TSNEEmbedding` that can ``transform`` new
-    samples from a saved map: the data representation named in the map's parameters
-    (``uns[...]["params"]["representation"]``, default X), the map coordinates in
-    ``obsm[key]``, and the repulsion settings stored with it. P is not needed (the map
-    is not optimised any more) and is left empty.
-
-    Returns ``(embedding, representation_name, reference_rows)``; reference rows are
-    those with finite coordinates and features (a widget run may have left some out).
-    """
-    import scipy.sparse as sp
-
-    from .engine import TSNEEmbedding, TSNEInputError
-    from .engine._validation import check_data, check_metric
-    from .engine.gradients import RepulsionParams
-    from .engine.neighbors import reference_index
-    from .io import DataReadError, get_representation, uns_key_for
-
-    if key not in adata.obsm:
-        avail = ", ".join(map(str, adata.obsm.keys())) or "none"
-        raise DataReadError(
-            f"The map file has no obsm[{key!r}] (obsm keys: {avail}). Give the map's key "
-            "with --key."
-        )
-    Y = np.asarray(adata.obsm[key], dtype=np.float64)
-    if Y.ndim != 2 or Y.shape[1] not in (1, 2, 3):
-        raise DataReadError(f"obsm[{key!r}] has shape {Y.shape}; expected (n, 1|2|3).")
-    entry = adata.uns.get(uns_key_for(key), {})
-    params = dict(entry.get("params", {})) if isinstance(entry, dict) else {}
-    representation = _param(params, "representation", "X", str)
-    try:
-        X_ref, representation = get_representation(adata, representation)
-    except KeyError as err:
-        raise DataReadError(
-            f"The data the map was made from ({representation!r}, named in its parameters) "
-            f"is not in the map file, and transform needs it. {err}"
-        ) from err
-    metric = _param(params, "metric", "euclidean", str)
-    rows = np.flatnonzero(np.isfinite(Y).all(axis=1))
-    if metric == "precomputed":
-        raise UsageError(
-            "This map was made from precomputed distances; place new samples from Python "
-            "with TSNEEmbedding.transform(knn=...) instead."
-        )
-    metric = check_metric(metric)
-    if not sp.issparse(X_ref):
-        finite = np.isfinite(np.asarray(X_ref, dtype=np.float64)).all(axis=1)
-        rows = rows[finite[rows]]
-    if len(rows) < 4:
-        raise DataReadError("The map has fewer than 4 usable reference samples.")
-    if len(rows) < Y.shape[0]:
-        X_ref = X_ref[rows]
-        Y = Y[rows]
-    X_ref = check_data(X_ref, name=f"the map's {representation}")
-    n = X_ref.shape[0]
-    # a query-only index: the reference's own neighbours are not needed to transform
-    knn = reference_index(X_ref, metric, method=neighbors, random_state=random_state, n_jobs=n_jobs)
-    if knn.index is None:
-        raise TSNEInputError("Could not build a neighbour index of the reference.")
-    emb = TSNEEmbedding(
-        Y,
-        sp.csr_matrix((n, n), dtype=np.float32),
-        knn=knn,
-        dof=_param(params, "dof", 1.0, float),
-        negative_gradient_method=_param(params, "negative_gradient_method", "auto", str),
-        repulsion_params=RepulsionParams(
-            theta=_param(params, "theta", 0.4, float),
-            n_interpolation_points=_param(params, "n_interpolation_points", 3, int),
-            min_num_intervals=_param(params, "min_num_intervals", 50, int),
-            ints_in_interval=_param(params, "ints_in_interval", 1.0, float),
-        ),
-        n_jobs=n_jobs,
-        params=params,
-        n_features_in=X_ref.shape[1],
-    )
-    return emb, representation, rows
-
-
 def cmd_transform(args) -> int:
     from .io import read_h5ad
     from .plotting import ProgressPrinter
+    from .tl import query_representation, reference_from_map
 
     map_path = Path(args.map).expanduser()
     inp = Path(args.input).expanduser()
@@ -593,17 +522,20 @@ def cmd_transform(args) -> int:
 
     t0 = time.perf_counter()
     ref_adata = read_h5ad(map_path)
-    emb, representation, _ = reference_from_map(
+    ref = reference_from_map(
         ref_adata,
         args.key,
         neighbors=args.neighbors,
         n_jobs=args.threads,
         random_state=args.seed,
     )
-    new_rep = args.representation
-    if new_rep is None and inp.suffix.lower() == ".h5ad":
-        new_rep = representation
-    loaded = load_input(inp, new_rep)
+    emb, representation = ref.embedding, ref.representation
+    if inp.suffix.lower() == ".h5ad":  # described as the map's data was (as tl.ingest)
+        new_adata = read_h5ad(inp)
+        X, name, _ = query_representation(new_adata, ref_adata, ref, args.representation)
+        loaded = Loaded(inp, X, name, new_adata.obs, new_adata)
+    else:
+        loaded = load_input(inp, args.representation)
     colours, colour_name = _colour_values(loaded, args.color) if png else (None, None)
     _note(
         args,

@@ -46,8 +46,17 @@ def _moderate(X):
     return X.astype(np.float64) * scale
 
 
-def pca_init(X, n_components: int, random_state: np.random.Generator) -> np.ndarray:
-    """Projection onto the top principal components (dense or sparse ``X``)."""
+def principal_components(
+    X, n_components: int, random_state: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(scores, axes)`` of the top principal components of dense or sparse ``X``.
+
+    ``axes`` (n_features, k) are unit directions, ``scores`` (n, k) the projection of
+    the centred ``X`` onto them (up to the exact power-of-two factor of
+    :func:`_moderate`), with ``k <= n_components``; signs make the largest-magnitude
+    score of each component positive. None when ``X`` has no direction to find.
+    Used by the PCA initialisation and by ``napari_tsne.tl``'s PCA.
+    """
     n, d = X.shape
     X = _moderate(X)
     if sp.issparse(X):
@@ -63,11 +72,11 @@ def pca_init(X, n_components: int, random_state: np.random.Generator) -> np.ndar
         )
         k = min(n_components, min(n, d) - 1)
         if k < 1:
-            return random_init(n, n_components, random_state)
+            return None
         v0 = random_state.standard_normal(min(n, d))
-        U, S, _ = spla.svds(op, k=k, v0=v0)
+        U, S, Vt = spla.svds(op, k=k, v0=v0)
         order = np.argsort(S)[::-1]
-        Y = U[:, order] * S[order]
+        Y, V = U[:, order] * S[order], Vt[order].T
     else:
         Xc = np.asarray(X, dtype=np.float64)
         Xc = Xc - Xc.mean(axis=0)
@@ -78,9 +87,22 @@ def pca_init(X, n_components: int, random_state: np.random.Generator) -> np.ndar
             Y = Xc @ V
         else:
             k = min(n_components, min(n, d) - 1)
-            U, S, _ = spla.svds(Xc, k=k, v0=random_state.standard_normal(min(n, d)))
+            U, S, Vt = spla.svds(Xc, k=k, v0=random_state.standard_normal(min(n, d)))
             order = np.argsort(S)[::-1]
-            Y = U[:, order] * S[order]
+            Y, V = U[:, order] * S[order], Vt[order].T
+    idx = np.argmax(np.abs(Y), axis=0)
+    signs = np.sign(Y[idx, np.arange(Y.shape[1])])
+    signs[signs == 0] = 1
+    return Y * signs, V * signs
+
+
+def pca_init(X, n_components: int, random_state: np.random.Generator) -> np.ndarray:
+    """Projection onto the top principal components (dense or sparse ``X``)."""
+    n = X.shape[0]
+    found = principal_components(X, n_components, random_state)
+    if found is None:
+        return random_init(n, n_components, random_state)
+    Y = found[0]
     if Y.shape[1] < n_components:  # fewer informative directions than requested
         pad = random_state.standard_normal((n, n_components - Y.shape[1])) * 1e-8
         Y = np.hstack([Y, pad])
