@@ -145,6 +145,7 @@ class MapLayerMixin:
             "obsm_key": self.export_key.value.strip() or "X_tsne",
             "tsne_params": self._params_for_export(),
             "n_added": self._n_added,
+            "added": list(self._added),
         }
 
     def _params_for_export(self) -> dict:

@@ -53,6 +53,8 @@ class TSNEWidget(
         self._view_extent = None
         self._shown_rows = None
         self._n_added = 0
+        #: the sets of samples added to the map (see ``_writer.map_parts``)
+        self._added: list[dict] = []
         self._closed = False
         self._cancelled = False
         self._run_ended = True
