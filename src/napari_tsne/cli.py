@@ -167,7 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`napari-tsne embed` or the napari widget) without moving the map. The "
         "reference is the representation named in the map's parameters "
         "(uns[...]['params']['representation']) and the coordinates in "
-        "obsm[KEY]; NEW_INPUT needs the same features.",
+        "obsm[KEY]; NEW_INPUT needs the same features. With an .h5ad NEW_INPUT, an "
+        ".h5ad OUTPUT holds the map's cells and the new ones combined (as anndata.concat "
+        "joins them, with a batch column and obsm[KEY] for every cell).",
         inputs=[
             ("map", "MAP", ".h5ad file holding the map"),
             ("input", "NEW_INPUT", "new samples (.h5ad, .npy, .npz, .csv)"),
