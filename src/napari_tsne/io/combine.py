@@ -78,8 +78,9 @@ def combine_anndata(
     names = pd.Index(np.concatenate([np.asarray(ad.obs_names, dtype=str) for ad in parts]))
 
     # X / var / layers / obsm / varm as anndata.concat joins them
-    with warnings.catch_warnings():  # clashing names are reported below
+    with warnings.catch_warnings():  # clashing names and .raw are reported below
         warnings.filterwarnings("ignore", message=".*not unique", category=UserWarning)
+        warnings.filterwarnings("ignore", message=".*`.raw`", category=UserWarning)
         combined = anndata.concat(
             list(parts), join="inner", merge="same", uns_merge="same", index_unique=None
         )
