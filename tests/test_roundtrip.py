@@ -144,6 +144,13 @@ def test_export_after_adding_samples_keeps_both_anndatas(make_napari_viewer, qtb
     assert list(back.uns["bulk_labels_colors"]) == list(ref.uns["bulk_labels_colors"])
     # the in-memory AnnData is the same combination
     assert w.adata.shape == (N, N_GENES) and list(w.adata.obs_names) == names
+    # napari's File > Save Selected Layer (the plugin's writer) saves the same
+    via_napari = target.with_name("via_napari.h5ad")
+    viewer.layers.selection = {w.layer}
+    viewer.layers.save(str(via_napari), selected=True, plugin="napari-tsne")
+    again = anndata.read_h5ad(via_napari)
+    assert again.shape == (N, N_GENES) and list(again.obs_names) == names
+    np.testing.assert_array_equal(again.obsm["X_tsne"], Y)
     # the input files were only read
     assert {p: digest(p) for p in hashes} == hashes
     # exporting onto an input file is refused and changes nothing

@@ -22,7 +22,11 @@ def _legend_categories(values: pd.Series) -> list:
     if isinstance(values.dtype, pd.CategoricalDtype):
         present = set(values.dropna().unique())
         return [c for c in values.cat.categories if c in present]
-    return list(pd.unique(values.dropna()))
+    found = list(pd.unique(values.dropna()))
+    try:
+        return sorted(found)
+    except TypeError:  # mixed types: order of appearance
+        return found
 
 
 class LegendMixin:

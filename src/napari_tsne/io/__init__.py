@@ -4,6 +4,8 @@
   :func:`representation_shapes`: load AnnData files and pick the matrix to embed.
 * :func:`write_embedding`: save coordinates into ``obsm`` (+ params in ``uns``)
   of an ``.h5ad`` file, keeping everything else in the file intact.
+* :func:`combine_anndata`: a map's AnnData and that of samples added to it, joined
+  as ``anndata.concat`` does, with notes on what could not be combined.
 * :func:`read_array`, :func:`read_table`, :func:`write_array`: ``.npy`` /
   ``.csv`` / ``.tsv`` matrices.
 * :func:`atomic_path`: the atomic-replace helper every writer uses.
@@ -27,6 +29,7 @@ from .anndata_io import (
 )
 from .arrays import read_array, read_table, write_array
 from .atomic import DataReadError, DataWriteError, atomic_path
+from .combine import combine_anndata
 from .idx import (
     FASHION_MNIST_CLASSES,
     FashionMNIST,
@@ -46,6 +49,7 @@ __all__ = [
     "FashionMNISTNotFoundError",
     "UnknownRepresentationError",
     "atomic_path",
+    "combine_anndata",
     "fashion_mnist_available",
     "fashion_mnist_dir",
     "get_representation",
