@@ -63,7 +63,7 @@ def test_what_cannot_be_combined_is_named():
     assert out.n_vars == 0 and "no features (genes) in common" in text
     assert "X_pca (different widths: [4, 5])" in text and "'X_umap'" in text
     assert "X_pca" not in out.obsm and "X_umap" not in out.obsm
-    assert "obsp 'distances'" in text and "raw could not be combined" in text
+    assert "obsp 'distances'" in text and "raw could not be combined (not every part" in text
 
 
 def test_bad_arguments():

@@ -70,6 +70,7 @@ def pbmc_like(seed=0) -> anndata.AnnData:
     ad.varm["PCs"] = vt[:N_PCS].T.astype(np.float32)
     ad.obsm["X_umap"] = rng.normal(size=(N, 2)).astype(np.float32)
     ad.obsp["distances"] = sp.random(N, N, density=0.01, format="csr", random_state=1)
+    ad.raw = ad.copy()
     ad.uns["bulk_labels_colors"] = np.array(["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"])
     return ad
 
@@ -120,6 +121,8 @@ def test_export_after_adding_samples_keeps_both_anndatas(make_napari_viewer, qtb
     assert written is not None and Path(written) == target
     msg = w.message.value
     assert "combined" in msg and "obsp 'distances'" in msg  # named, not silently dropped
+    # both parts have raw and the same obsm keys (obsm['X_tsne'] of the map is new)
+    assert "raw could not" not in msg and "obsm entries" not in msg
 
     back = anndata.read_h5ad(target)
     assert back.shape == (N, N_GENES)
@@ -128,6 +131,7 @@ def test_export_after_adding_samples_keeps_both_anndatas(make_napari_viewer, qtb
     expected = anndata.concat([ref, new])
     np.testing.assert_array_equal(np.asarray(back.X), np.asarray(expected.X))
     assert list(back.var_names) == list(ref.var_names)
+    assert back.raw is not None and back.raw.shape == (N, N_GENES)
     assert list(back.var["highly_variable"]) == list(ref.var["highly_variable"])
     np.testing.assert_array_equal(back.varm["PCs"], ref.varm["PCs"])
     for k in ("X_pca", "X_umap"):

@@ -108,7 +108,7 @@ def combine_anndata(
             f"{len(only):,} found in only some parts were left out ({_names(only)})."
         )
 
-    obsm_keys = [set(ad.obsm.keys()) for ad in parts]
+    obsm_keys = [set(ad.obsm.keys()) - {key} for ad in parts]  # obsm[key] is replaced
     left = sorted(set.union(*obsm_keys) - set.intersection(*obsm_keys))
     for k in list(combined.obsm.keys()):
         widths = {np.shape(ad.obsm[k])[1] if np.ndim(ad.obsm[k]) > 1 else 1 for ad in parts}
@@ -128,8 +128,8 @@ def combine_anndata(
                 "layers": "not in every part",
             }.get(section, "not the same in every part")
             notes.append(f"{section} {_names(lost)} could not be combined ({why}).")
-    if any(ad.raw is not None for ad in parts):
-        notes.append("raw could not be combined (anndata.concat does not join .raw).")
+    if combined.raw is None and any(ad.raw is not None for ad in parts):
+        notes.append("raw could not be combined (not every part has .raw).")
 
     combined.obsm[key] = np.concatenate([np.asarray(Y, dtype=np.float64) for Y in coordinates])
     combined.uns[uns_key_for(key)] = {"params": sanitize_params(dict(params or {}))}
