@@ -178,7 +178,10 @@ def test_transform_h5ad_and_npy(h5ad_file, tmp_path, capsys):
     code = run("transform", ref, new_path, "-o", out, "--n-iter", "20", "--png", png)
     assert code == EXIT_OK
     assert "transform" in capsys.readouterr().err
-    res = ad.read_h5ad(out)
+    both = ad.read_h5ad(out)  # the map's cells and the new ones, combined
+    assert both.n_obs == N + 12 and list(both.obs_names[N:]) == list(new.obs_names)
+    assert list(both.obs["batch"][N:]) == ["new"] * 12
+    res = both[N:]
     assert res.obsm["X_tsne"].shape == (12, 2) and np.isfinite(res.obsm["X_tsne"]).all()
     assert res.uns["tsne"]["params"]["reference"] == "ref.h5ad"
     assert list(res.obs["label"]) == list(new.obs["label"])

@@ -5,6 +5,10 @@
   coordinates in ``obsm["X_tsne"]`` (key in ``metadata["obsm_key"]``) and the run
   parameters in ``uns["tsne"]["params"]``. Saving onto the ``.h5ad`` the data came
   from updates only those two entries and keeps everything else in the file.
+* A map to which samples from other AnnData objects were added
+  (``metadata["added"]``) is saved as all of them combined, as ``anndata.concat``
+  joins them (:func:`napari_tsne.io.combine.combine_anndata`), with the map for every
+  cell; the input files are never written this way.
 * Any other Points layer becomes a new AnnData whose ``obs`` is the layer's
   ``features`` table.
 
@@ -13,10 +17,12 @@ Writes are atomic (see :func:`napari_tsne.io.write_embedding`).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ._sources import obs_from_features
 
@@ -31,6 +37,105 @@ def full_coordinates(coords: np.ndarray, n_obs: int, rows) -> np.ndarray:
     return out
 
 
+def _same_file(a, b) -> bool:
+    try:
+        return Path(a).exists() and Path(b).exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def map_parts(coords: np.ndarray, metadata: dict) -> list[dict]:
+    """The AnnData parts of a map layer, each ``{"adata", "path", "label", "coords",
+    "layer_rows"}``: the reference, then every added batch. ``coords`` holds one row per
+    cell of the part (NaN for cells not in the map), ``layer_rows`` the cell of each of
+    the part's layer points. Empty when a part did not come from an AnnData."""
+    adata = metadata.get("adata")
+    added = metadata.get("added") or []
+    if adata is None or any(a.get("adata") is None for a in added):
+        return []
+    coords = np.asarray(coords)
+    parts, start = [], 0
+    ref = {
+        "adata": adata,
+        "path": metadata.get("source_path"),
+        "label": metadata.get("source_name") or "reference",
+        "rows": metadata.get("rows"),
+    }
+    for part in [ref, *added]:
+        rows = part.get("rows")
+        n_obs = part["adata"].n_obs
+        n = len(rows) if rows is not None else n_obs
+        if start + n > len(coords):
+            raise ValueError(
+                "The map layer has fewer points than its data; press Run to remake the map."
+            )
+        block = coords[start : start + n]
+        layer_rows = np.arange(n_obs) if rows is None else np.asarray(rows)
+        parts.append(
+            {
+                "adata": part["adata"],
+                "path": part.get("path"),
+                "label": str(part.get("label") or part.get("batch") or "new"),
+                "coords": full_coordinates(block, n_obs, rows),
+                "layer_rows": layer_rows,
+            }
+        )
+        start += n
+    if start != len(coords):
+        raise ValueError("The map layer has more points than its data; press Run to remake it.")
+    return parts
+
+
+def _overlay_features(obs, features, parts) -> None:
+    """Add the layer's own columns (``batch`` and any column not in obs, e.g. an
+    annotation made on the map) to *obs*, for the cells that are points of the map."""
+    if features is None:
+        return
+    positions, offset = [], 0
+    for part in parts:
+        positions.append(offset + part["layer_rows"])
+        offset += part["adata"].n_obs
+    positions = np.concatenate(positions)
+    if len(positions) != len(features):
+        return
+    for c in map(str, features.columns):
+        if c in obs.columns and c != "batch":
+            continue
+        s = features[c]
+        text = s.dtype == object or isinstance(s.dtype, pd.CategoricalDtype)
+        if text or c in obs.columns:
+            values = (
+                obs[c].astype(object).to_numpy().copy()
+                if c in obs.columns
+                else np.full(len(obs), None, dtype=object)
+            )
+            values[positions] = s.astype(object).to_numpy()
+            obs[c] = pd.Categorical([v if v is None or pd.isna(v) else str(v) for v in values])
+        else:
+            values = np.full(len(obs), np.nan)
+            values[positions] = s.to_numpy(dtype=float)
+            obs[c] = values
+
+
+def combined_map(coords, metadata: dict, features, key: str, params) -> tuple[Any, list[str]]:
+    """``(AnnData, notes)``: the reference and added samples combined (see the module
+    docstring), or ``(None, [])`` when the map has no added AnnData samples."""
+    from .io.combine import combine_anndata
+
+    parts = map_parts(coords, metadata) if metadata.get("added") else []
+    if not parts:
+        return None, []
+    adata, notes = combine_anndata(
+        [p["adata"] for p in parts],
+        [p["coords"] for p in parts],
+        [p["label"] for p in parts],
+        key=key,
+        params=params,
+    )
+    _overlay_features(adata.obs, features, parts)
+    return adata, notes
+
+
 def export_map(
     path: str | Path,
     coords: np.ndarray,
@@ -39,13 +144,15 @@ def export_map(
     features=None,
     key: str | None = None,
     params: dict | None = None,
+    notes: list[str] | None = None,
 ) -> Path:
-    """Save a map; see the module docstring. Returns the path written.
+    """Save a map; see the module docstring. Returns the path written; what could not
+    be combined is appended to *notes*.
 
     Raises :class:`napari_tsne.io.DataWriteError` (an ``OSError``) or ``ValueError``
     with a readable message; on failure no file is changed.
     """
-    from .io import write_embedding
+    from .io import DataWriteError, atomic_path, write_embedding
 
     metadata = metadata or {}
     # t-SNE maps use obsm_key; a layer opened by the reader writes back the obsm entry
@@ -56,6 +163,21 @@ def export_map(
     coords = np.asarray(coords)
     adata = metadata.get("adata")
     rows = metadata.get("rows")
+    combined, combine_notes = combined_map(coords, metadata, features, key, params)
+    if combined is not None:
+        inputs = [metadata.get("source_path")] + [a.get("path") for a in metadata["added"]]
+        for p in inputs:
+            if p and _same_file(path, p):
+                raise DataWriteError(
+                    f"{path} is one of the files the map was made from; saving the "
+                    "combined data there would replace it. Choose a new file name (or "
+                    "write the map into each source file instead)."
+                )
+        with atomic_path(path) as tmp:
+            combined.write_h5ad(tmp)
+        if notes is not None:
+            notes.extend(combine_notes)
+        return Path(path)
     if adata is not None and metadata.get("n_added", 0) == 0:
         n_map = len(rows) if rows is not None else adata.n_obs
         if n_map == coords.shape[0]:
@@ -77,3 +199,27 @@ def write_points(path: str, data: Any, attributes: dict) -> list[str]:
         features=attributes.get("features"),
     )
     return [str(written)]
+
+
+def write_into_sources(
+    coords: np.ndarray, metadata: dict, key: str, params: dict | None
+) -> tuple[list[Path], list[str]]:
+    """Write the map into each source ``.h5ad`` (reference and added samples), in place
+    and atomically (only ``obsm[key]`` and the params change). Returns the paths
+    written and the labels of the parts that have no file (nothing written for them)."""
+    from .io import write_embedding
+
+    parts = map_parts(coords, metadata)
+    if not parts:
+        raise ValueError(
+            "Only maps made from AnnData files (and samples added from AnnData files) can "
+            "be written into their source files; save to a new file instead."
+        )
+    written, skipped = [], []
+    for part in parts:
+        path = part["path"]
+        if not path or not Path(path).is_file():
+            skipped.append(part["label"])
+            continue
+        written.append(write_embedding(path, part["coords"], key=key, params=params))
+    return written, skipped

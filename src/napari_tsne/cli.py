@@ -168,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "`napari-tsne embed` or the napari widget) without moving the map. The "
         "reference is the representation named in the map's parameters "
         "(uns[...]['params']['representation']) and the coordinates in "
-        "obsm[KEY]; NEW_INPUT needs the same features.",
+        "obsm[KEY]; NEW_INPUT needs the same features. With an .h5ad NEW_INPUT, an "
+        ".h5ad OUTPUT holds the map's cells and the new ones combined (as anndata.concat "
+        "joins them, with a batch column and obsm[KEY] for every cell).",
         inputs=[
             ("map", "MAP", ".h5ad file holding the map"),
             ("input", "NEW_INPUT", "new samples (.h5ad, .npy, .npz, .csv)"),
@@ -504,6 +506,29 @@ def run_params(tsne, loaded: Loaded, emb) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- transform
+def write_combined(
+    out: Path, ref_adata, loaded: Loaded, Y: np.ndarray, key: str, params: dict, args
+) -> tuple[Path, list[str]]:
+    """Save the map's AnnData and the new samples' AnnData combined (as the widget's
+    export after adding samples does): all cells, ``obsm[key]`` for each, a ``batch``
+    column; returns the path and the notes on what could not be combined."""
+    from .io import atomic_path, uns_key_for
+    from .io.combine import combine_anndata
+
+    entry = ref_adata.uns.get(uns_key_for(key), {})
+    map_params = dict(entry.get("params", {})) if isinstance(entry, dict) else {}
+    combined, notes = combine_anndata(
+        [ref_adata, loaded.adata],
+        [np.asarray(ref_adata.obsm[key], dtype=np.float64), Y],
+        [Path(args.map).stem, loaded.path.stem],
+        key=key,
+        params={**map_params, **params},
+    )
+    with atomic_path(out, overwrite=args.overwrite) as tmp:
+        combined.write_h5ad(tmp)
+    return out, notes
+
+
 def cmd_transform(args) -> int:
     from .io import read_h5ad
     from .plotting import ProgressPrinter
@@ -574,8 +599,14 @@ def cmd_transform(args) -> int:
             "init": args.init,
         },
     }
-    written = write_result(out, loaded, Y, args.key, params, args.overwrite)
+    notes: list[str] = []
+    if loaded.adata is not None and out.suffix.lower() == ".h5ad":
+        written, notes = write_combined(out, ref_adata, loaded, Y, args.key, params, args)
+    else:
+        written = write_result(out, loaded, Y, args.key, params, args.overwrite)
     msg = f"napari-tsne: wrote {written}"
+    if notes:
+        msg += " (" + " ".join(notes) + ")"
     if png is not None:
         save_figure(
             png,

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from napari.qt.threading import thread_worker
 
+from .._reader import point_size
 from .._sources import SourceError, points_features
 from .map_layer import NO_COLOUR
 from .run_controller import _background_priority
@@ -99,15 +100,32 @@ class AddSamplesMixin:
                     values = values.astype(str)
                 feats[c] = pd.Categorical(values)
         data = np.concatenate([old, Y_new], axis=0)
+        size = float(np.median(layer.size)) if len(layer.size) else point_size(data)
         layer.data = data
         layer.features = feats
+        layer.size = size  # napari gives appended points its default size instead
         self._n_added += new.n_samples
+        self._added.append({"adata": new.adata, "path": new.path, "rows": new.rows, "label": batch})
         layer.metadata["n_added"] = self._n_added
+        layer.metadata["added"] = list(self._added)
+        self._suggest_combined_path(batch)
         self._reset_colour_choices()
         if "batch" in list(self.colour_by.choices) and self.colour_by.value == NO_COLOUR:
             self.colour_by.value = "batch"
         self._info(f"Added {new.n_samples:,} samples (batch {batch!r}) to the map.")
         self.status.value = f"added {new.n_samples:,} samples"
+
+    def _suggest_combined_path(self, batch: str) -> None:
+        """Point "save to" away from the source file: after adding samples the export
+        holds more cells than that file, and an input file is never replaced."""
+        import os
+
+        target = self._path_of(self.export_path.value)
+        src = self._source.path
+        if src and (target is None or os.path.abspath(target) == os.path.abspath(src)):
+            stem, _ = os.path.splitext(src)
+            safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in batch)
+            self.export_path.value = f"{stem}_with_{safe}.h5ad"
 
     def _on_add_finished(self, *args):
         self._add_worker = None

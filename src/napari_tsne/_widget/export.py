@@ -1,5 +1,8 @@
 """Export: the map as AnnData, in memory (``widget.adata``) and saved atomically to an
-``.h5ad`` file (``obsm[<key>]`` and the parameters in ``uns``, scanpy's conventions)."""
+``.h5ad`` file (``obsm[<key>]`` and the parameters in ``uns``, scanpy's conventions).
+After samples were added from AnnData files, the export holds the reference and the
+new samples combined (see :mod:`napari_tsne._writer`), or, when the user chooses it,
+the map is written into each source file instead."""
 
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class ExportMixin:
     def _fill_memory_adata(self):
         import anndata
 
-        from .._writer import full_coordinates
+        from .._writer import combined_map, full_coordinates
         from ..io import sanitize_params, uns_key_for
 
         key = self.export_key.value.strip() or "X_tsne"
@@ -41,6 +44,13 @@ class ExportMixin:
                 ad.obsm[key] = full_coordinates(coords, ad.n_obs, rows)
                 ad.uns[uns_key_for(key)] = {"params": params}
                 return ad
+        try:
+            combined, _ = combined_map(coords, meta, self._layer.features, key, params)
+        except ValueError:
+            combined = None
+        if combined is not None:
+            self._memory_adata = combined
+            return combined
         ad = anndata.AnnData(obs=obs_from_features(self._layer.features, len(coords)))
         ad.obsm[key] = coords.copy()
         ad.uns[uns_key_for(key)] = {"params": params}
@@ -58,15 +68,18 @@ class ExportMixin:
         if self._layer is None:
             self._error("There is no map to export yet: press Run first.")
             return None
+        key = self.export_key.value.strip() or "X_tsne"
+        meta = dict(self._layer.metadata)
+        meta["obsm_key"] = key
+        if self.write_back.value and path is None:
+            return self._write_back(key, meta)
         target = self._path_of(path if path is not None else self.export_path.value)
         if target is None:
             self._error("Choose a file to save to (an .h5ad file).")
             return None
         if not target.lower().endswith(".h5ad"):
             target += ".h5ad"
-        key = self.export_key.value.strip() or "X_tsne"
-        meta = dict(self._layer.metadata)
-        meta["obsm_key"] = key
+        notes: list[str] = []
         try:
             written = export_map(
                 target,
@@ -74,12 +87,43 @@ class ExportMixin:
                 metadata=meta,
                 features=self._layer.features,
                 key=key,
+                notes=notes,
             )
         except (DataWriteError, OSError, ValueError, TypeError) as err:
             self._error(str(err))
             return None
         self._fill_memory_adata()
-        self._info(f"Saved the map to {written} (obsm[{key!r}]).")
+        added = meta.get("added") or []
+        what = "the map"
+        if added and all(a.get("adata") is not None for a in added):
+            what = f"the reference and {len(added)} set(s) of added samples, combined,"
+        elif self._n_added:
+            notes.append(
+                "The added samples are not from AnnData files: the map and the layer's "
+                "features were saved, without data matrices."
+            )
+        self._info(f"Saved {what} to {written} (obsm[{key!r}]). " + " ".join(notes))
         if self._alive():
             show_info(f"Saved the map to {written}")
+        return written
+
+    def _write_back(self, key: str, meta: dict):
+        """Write the map into each source file (the 'write into source files' choice)."""
+        from .._writer import write_into_sources
+        from ..io import DataWriteError
+
+        try:
+            written, skipped = write_into_sources(
+                np.asarray(self._layer.data), meta, key, meta.get("tsne_params")
+            )
+        except (DataWriteError, OSError, ValueError, TypeError) as err:
+            self._error(str(err))
+            return None
+        names = ", ".join(os.path.basename(str(p)) for p in written) or "no file"
+        text = f"Wrote obsm[{key!r}] into {names}."
+        if skipped:
+            text += f" Not written (no source file): {', '.join(skipped)}."
+        self._info(text)
+        if self._alive():
+            show_info(text)
         return written

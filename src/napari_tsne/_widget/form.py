@@ -127,6 +127,12 @@ class FormMixin:
         # ------------------------------------------------------------ export
         self.export_path = FileEdit(label="save to", mode="w", filter="*.h5ad")
         self.export_key = LineEdit(label="obsm key", value="X_tsne")
+        self.write_back = CheckBox(
+            text="write the map into each source file instead",
+            value=False,
+            tooltip="Adds obsm[key] to the .h5ad files the map and the added samples came "
+            "from (nothing else in them changes)",
+        )
         self.export_button = PushButton(text="Export", enabled=False)
 
         self.message = Label(value="")
@@ -183,6 +189,7 @@ class FormMixin:
                 self.add_button,
                 _header("Export"),
                 box([self.export_path, self.export_key]),
+                self.write_back,
                 self.export_button,
                 self.message,
             ]
@@ -229,6 +236,7 @@ class FormMixin:
             self.add_button,
             self.export_path,
             self.export_key,
+            self.write_back,
             self.export_button,
         ]
 

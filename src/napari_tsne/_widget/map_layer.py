@@ -4,6 +4,7 @@ to the map."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ import pandas as pd
 
 from .._options import PREFERRED_COLOUR_COLUMNS
 from .._reader import point_size
-from .._sources import OUTPUT_MARK, colour_columns, points_features
+from .._sources import OUTPUT_MARK, colour_columns, is_tsne_output, points_features
 from ..engine.job import Update
 
 NO_COLOUR = "(single colour)"
@@ -71,6 +72,7 @@ class MapLayerMixin:
             self._shown_rows = rows
             self._layer_stale = False
             self._reset_colour_choices()
+            self._hide_source_layers()
         elif new_rows or len(self._layer.data) != len(coords):
             self._layer.data = coords
             self._layer.features = self._features_for(rows)
@@ -87,6 +89,30 @@ class MapLayerMixin:
         from qtpy.QtCore import QTimer
 
         QTimer.singleShot(10, lambda: self._fit_view_if_shown(coords))
+
+    def _hide_source_layers(self):
+        """Hide the reader's layers of the map's own data (the same AnnData or file,
+        drawn at other coordinates such as X_umap): two coordinate systems on top of
+        each other mislead. :meth:`_show_source_layers` shows them again."""
+        src = self._source
+        path = os.path.realpath(src.path) if src.path else None
+        for layer in self._viewer.layers:
+            meta = layer.metadata if isinstance(layer.metadata, dict) else {}
+            if layer is self._layer or is_tsne_output(layer) or type(layer).__name__ != "Points":
+                continue
+            same_data = src.adata is not None and meta.get("adata") is src.adata
+            other = meta.get("source_path")
+            same_file = path is not None and other and os.path.realpath(other) == path
+            if (same_data or same_file) and layer.visible:
+                layer.visible = False
+                self._hidden_sources.append(layer)
+
+    def _show_source_layers(self):
+        """Show the layers :meth:`_hide_source_layers` hid (the map layer was removed)."""
+        hidden, self._hidden_sources = self._hidden_sources, []
+        for layer in hidden:
+            if layer in self._viewer.layers:
+                layer.visible = True
 
     def _move_points(self, coords):
         """Same points at new positions, written into the layer's own array followed by
@@ -145,6 +171,7 @@ class MapLayerMixin:
             "obsm_key": self.export_key.value.strip() or "X_tsne",
             "tsne_params": self._params_for_export(),
             "n_added": self._n_added,
+            "added": list(self._added),
         }
 
     def _params_for_export(self) -> dict:
@@ -208,6 +235,7 @@ class MapLayerMixin:
         if layer is None or layer not in self._viewer.layers:
             return
         col = self.colour_by.value
+        legend = None
         try:
             if col in (None, NO_COLOUR) or col not in layer.features.columns:
                 layer.face_color = DEFAULT_COLOUR
@@ -216,6 +244,7 @@ class MapLayerMixin:
                 if pd.api.types.is_float_dtype(s.dtype) and s.nunique() > 16:
                     layer.face_colormap = "viridis"
                 else:
+                    legend = col
                     n_cat = (
                         len(s.cat.categories)
                         if isinstance(s.dtype, pd.CategoricalDtype)
@@ -227,4 +256,6 @@ class MapLayerMixin:
                     warnings.simplefilter("ignore", RuntimeWarning)
                     layer.face_color = col
         except Exception as err:  # e.g. a column napari cannot map to colours
+            legend = None
             self._info(f"Cannot colour by {col!r}: {err}")
+        self._update_legend(legend)

@@ -109,6 +109,7 @@ class RunControllerMixin:
         self._source = src
         self._run = job
         self._n_added = 0
+        self._added = []
         self._view_extent = None
         self._memory_adata = None
         msg = f"Running t-SNE of {src.describe()}."

@@ -19,6 +19,7 @@ from ..engine.warmup import warm_up_kernels
 from .add_samples import AddSamplesMixin
 from .export import ExportMixin
 from .form import FormMixin
+from .legend import LegendMixin
 from .map_layer import MapLayerMixin
 from .run_controller import RunControllerMixin
 
@@ -27,7 +28,13 @@ if TYPE_CHECKING:
 
 
 class TSNEWidget(
-    FormMixin, RunControllerMixin, MapLayerMixin, AddSamplesMixin, ExportMixin, Container
+    FormMixin,
+    RunControllerMixin,
+    MapLayerMixin,
+    LegendMixin,
+    AddSamplesMixin,
+    ExportMixin,
+    Container,
 ):
     """Dock widget: compute a live t-SNE map of a layer or an AnnData file.
 
@@ -53,6 +60,10 @@ class TSNEWidget(
         self._view_extent = None
         self._shown_rows = None
         self._n_added = 0
+        #: the sets of samples added to the map (see ``_writer.map_parts``)
+        self._added: list[dict] = []
+        #: the reader's layers of the map's data, hidden while the map is shown
+        self._hidden_sources: list = []
         self._closed = False
         self._cancelled = False
         self._run_ended = True
@@ -74,6 +85,7 @@ class TSNEWidget(
         self._slot_queue: collections.deque = collections.deque()
         self._dispatching = False
         self._build_form()
+        self._build_legend()
 
         # ----------------------------------------------------------- signals
         self.source.changed.connect(self._on_source_changed)
@@ -160,6 +172,7 @@ class TSNEWidget(
         if removed is not None and removed is self._layer:
             self._layer = None
             self._shown_rows = None
+            self._show_source_layers()
             if self.is_running:
                 self._cancelled = True
                 self._stop_event.set()

@@ -4,6 +4,8 @@
   :func:`representation_shapes`: load AnnData files and pick the matrix to embed.
 * :func:`write_embedding`: save coordinates into ``obsm`` (+ params in ``uns``)
   of an ``.h5ad`` file, keeping everything else in the file intact.
+* :func:`combine_anndata`: a map's AnnData and that of samples added to it, joined
+  as ``anndata.concat`` does, with notes on what could not be combined.
 * :func:`read_array`, :func:`read_table`, :func:`write_array`: ``.npy`` /
   ``.csv`` / ``.tsv`` matrices.
 * :func:`atomic_path`: the atomic-replace helper every writer uses.
@@ -37,6 +39,7 @@ _LAZY = {
         "anndata_io",
     ),
     **dict.fromkeys(("read_array", "read_table", "write_array"), "arrays"),
+    "combine_anndata": "combine",
     **dict.fromkeys(
         (
             "FASHION_MNIST_CLASSES",
@@ -74,6 +77,7 @@ __all__ = [
     "FashionMNISTNotFoundError",
     "UnknownRepresentationError",
     "atomic_path",
+    "combine_anndata",
     "fashion_mnist_available",
     "fashion_mnist_dir",
     "get_representation",

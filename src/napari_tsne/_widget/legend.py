@@ -1,0 +1,132 @@
+"""The legend of a categorical colouring, in the dock under "colour by": one row per
+category (colour swatch, name, number of points); clicking a row hides that
+category's points on the map (``layer.shown``), clicking again shows them.
+
+napari draws no legend for ``face_color=<feature>`` (0.9), so the rows are built here
+from the colours napari assigned to the points."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from qtpy.QtCore import Qt
+
+#: at most this many rows are listed (more categories do not make a readable legend)
+MAX_ROWS = 60
+_HIDDEN_TEXT = "#808080"
+_ROLE = Qt.ItemDataRole.UserRole
+_FOREGROUND = Qt.ItemDataRole.ForegroundRole
+
+
+def _legend_categories(values: pd.Series) -> list:
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        present = set(values.dropna().unique())
+        return [c for c in values.cat.categories if c in present]
+    found = list(pd.unique(values.dropna()))
+    try:
+        return sorted(found)
+    except TypeError:  # mixed types: order of appearance
+        return found
+
+
+class LegendMixin:
+    """The category legend (part of :class:`TSNEWidget`)."""
+
+    def _build_legend(self) -> None:
+        from qtpy.QtWidgets import QAbstractItemView, QListWidget
+
+        legend = QListWidget()
+        legend.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        legend.setToolTip("Click a category to hide or show its points")
+        legend.setVisible(False)
+        legend.itemClicked.connect(self._on_legend_clicked)
+        self.legend = legend
+        #: the categories of the legend's column whose points are hidden
+        self._hidden_categories: set = set()
+        self._legend_column = None
+        self._legend_values: list = []
+        # full width, right under the "colour by" row of the dock
+        row, layout = self.colour_by.native, self.native.layout()
+        while row.parentWidget() is not None and row.parentWidget() is not self.native:
+            row = row.parentWidget()
+        layout.insertWidget(layout.indexOf(row) + 1, legend)
+
+    def legend_rows(self) -> list[tuple[str, str, int, bool]]:
+        """The legend's rows: (category, colour as ``#rrggbb``, count, shown)."""
+        rows = []
+        for i in range(self.legend.count()):
+            cat, colour, count = self.legend.item(i).data(_ROLE)
+            rows.append((str(cat), colour, count, cat not in self._hidden_categories))
+        return rows
+
+    def _update_legend(self, column) -> None:
+        """Rebuild the legend for the map coloured by *column* (None: no legend)."""
+        layer = self._layer
+        if column != self._legend_column:
+            self._hidden_categories = set()
+        self._legend_column = column
+        self.legend.clear()
+        self._legend_values = []
+        if layer is None or column is None:
+            self.legend.setVisible(False)
+            self._apply_shown()
+            return
+        values = layer.features[column]
+        cats = _legend_categories(values)
+        self._hidden_categories &= set(cats)
+        codes = values.to_numpy()
+        colours = np.asarray(layer.face_color)
+        for cat in cats[:MAX_ROWS]:
+            where = np.flatnonzero(codes == cat)
+            rgb = colours[where[0], :3] if len(where) else np.zeros(3)
+            self._add_legend_row(
+                cat, "#{:02x}{:02x}{:02x}".format(*np.round(rgb * 255).astype(int)), len(where)
+            )
+        rows = min(len(cats), MAX_ROWS)
+        self.legend.setFixedHeight(min(rows, 8) * self.legend.sizeHintForRow(0) + 6 if rows else 0)
+        self.legend.setVisible(rows > 0)
+        self._apply_shown()
+
+    def _add_legend_row(self, cat, colour: str, count: int) -> None:
+        from qtpy.QtGui import QColor, QIcon, QPixmap
+        from qtpy.QtWidgets import QListWidgetItem
+
+        item = QListWidgetItem(f"{cat}  ({count:,})")
+        pix = QPixmap(14, 14)
+        pix.fill(QColor(colour))
+        item.setIcon(QIcon(pix))
+        item.setData(_ROLE, (cat, colour, int(count)))
+        self.legend.addItem(item)
+        self._style_row(item)
+
+    def _style_row(self, item) -> None:
+        from qtpy.QtGui import QBrush, QColor
+
+        cat = item.data(_ROLE)[0]
+        hidden = cat in self._hidden_categories
+        font = item.font()
+        font.setStrikeOut(hidden)
+        item.setFont(font)
+        if hidden:
+            item.setForeground(QBrush(QColor(_HIDDEN_TEXT)))
+        else:
+            item.setData(_FOREGROUND, None)  # the theme's text colour
+
+    def _on_legend_clicked(self, item) -> None:
+        cat = item.data(_ROLE)[0]
+        self._hidden_categories ^= {cat}
+        self._style_row(item)
+        self._apply_shown()
+
+    def _apply_shown(self) -> None:
+        """Show the map's points except those of hidden categories."""
+        layer = self._layer
+        if layer is None or layer not in self._viewer.layers:
+            return
+        if self._hidden_categories and self._legend_column in layer.features.columns:
+            values = layer.features[self._legend_column].to_numpy()
+            shown = ~pd.Series(values).isin(self._hidden_categories).to_numpy()
+        else:
+            shown = np.ones(len(layer.data), dtype=bool)
+        if not np.array_equal(np.asarray(layer.shown), shown):
+            layer.shown = shown
