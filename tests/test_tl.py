@@ -307,11 +307,22 @@ def test_ingest_missing_pieces_are_named(split):
 
 def test_ingest_refuses_a_stale_pca(pbmc):
     """pbmc68k_reduced's X_pca is not the projection of its (rescaled) X: placing new
-    cells by projecting them would be silently wrong, so it is refused."""
+    cells by projecting them would be silently wrong, so it is refused, unless the new
+    cells carry an X_pca of their own (both parts of one file), which is then used
+    with a warning."""
     ref = pbmc[:500].copy()
     tl.tsne(ref, **FAST)
+    no_own = pbmc[500:].copy()
+    del no_own.obsm["X_pca"]
     with pytest.raises(ValueError, match="not the projection of its X"):
-        tl.ingest(pbmc[500:].copy(), ref)
+        tl.ingest(no_own, ref)
+    assert "X_tsne" not in no_own.obsm
+    own = pbmc[500:].copy()
+    with pytest.warns(UserWarning, match=r"own obsm\['X_pca'\]"):
+        tl.ingest(own, ref, n_jobs=1)
+    explicit = pbmc[500:].copy()
+    tl.ingest(explicit, ref, use_rep="X_pca", n_jobs=1)
+    np.testing.assert_array_equal(own.obsm["X_tsne"], explicit.obsm["X_tsne"])
 
 
 def test_ingest_wrong_features_changes_nothing(split):
@@ -377,8 +388,11 @@ def test_cli_embed_follows_the_rule_and_ingest_reads_its_map(tmp_path, capsys):
     placed = tmp_path / "placed.h5ad"
     code = main(["transform", str(out), str(new_path), "-o", str(placed), "--threads", "1"])
     assert code == EXIT_OK
+    back = ad.read_h5ad(placed)  # the map's cells and the new ones, combined
+    assert back.n_obs == ref.n_obs + new.n_obs
+    np.testing.assert_array_equal(back.obsm["X_tsne"][: ref.n_obs], ref.obsm["X_tsne"])
     np.testing.assert_allclose(
-        ad.read_h5ad(placed).obsm["X_tsne"], new.obsm["X_tsne"], rtol=1e-5, atol=1e-5
+        back.obsm["X_tsne"][ref.n_obs :], new.obsm["X_tsne"], rtol=1e-5, atol=1e-5
     )
     other = blobs(59, n=30)  # another gene set: exit status 2, a message, no output
     other.write_h5ad(new_path)

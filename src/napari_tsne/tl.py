@@ -485,7 +485,20 @@ def query_representation(
             X = X[:, :n_features]
         return X, name, None
     if ref.representation == "obsm/X_pca":
-        projected = _pca_projection(adata, adata_ref, n_features)
+        try:
+            projected = _pca_projection(adata, adata_ref, n_features)
+        except TSNEInputError as err:
+            if "X_pca" not in adata.obsm:
+                raise
+            # the reference's PCs do not reproduce its X_pca, but the new cells carry an
+            # X_pca of their own (e.g. both parts of one file): that one is used
+            warnings.warn(
+                f"{err} Using the new cells' own obsm['X_pca'] instead, which must have "
+                "been computed in the same space as the reference's.",
+                UserWarning,
+                stacklevel=3,
+            )
+            projected = None
         if projected is not None:
             return projected, "X projected onto the reference's varm['PCs']", projected
     if ref.representation.startswith("obsm/"):
