@@ -178,6 +178,8 @@ class FormMixin:
                 buttons,
                 self.status,
                 box([self.colour_by]),
+                _header("Select and annotate"),
+                self._build_selection_form(),
                 _header("Add samples"),
                 box([self.add_source, self.add_file, self.add_representation, self.batch_name]),
                 self.add_button,

@@ -19,22 +19,33 @@ from ..engine.warmup import warm_up_kernels
 from .add_samples import AddSamplesMixin
 from .export import ExportMixin
 from .form import FormMixin
+from .linking import LinkingMixin
 from .map_layer import MapLayerMixin
 from .run_controller import RunControllerMixin
+from .selection import SelectionMixin
 
 if TYPE_CHECKING:
     import napari
 
 
 class TSNEWidget(
-    FormMixin, RunControllerMixin, MapLayerMixin, AddSamplesMixin, ExportMixin, Container
+    FormMixin,
+    RunControllerMixin,
+    MapLayerMixin,
+    AddSamplesMixin,
+    ExportMixin,
+    SelectionMixin,
+    LinkingMixin,
+    Container,
 ):
     """Dock widget: compute a live t-SNE map of a layer or an AnnData file.
 
     Public attributes for scripting: ``layer`` (the output Points layer),
     ``embedding`` (the engine's :class:`~napari_tsne.engine.TSNEEmbedding`), ``adata``
     (an AnnData with the map in ``obsm``), ``run()``, ``stop()``, ``continue_run()``,
-    ``add_samples()``, ``export(path)``.
+    ``add_samples()``, ``export(path)``; selection and groups: ``selected_rows()``,
+    ``select(rows)``, ``assign_group(name)``, ``rename_group(old, new)``,
+    ``remove_group(name)``, ``select_where(column, value)``, ``draw_selection()``.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, warmup: bool = True):
@@ -104,6 +115,7 @@ class TSNEWidget(
             exaggeration=float(self.exaggeration.value),
             update_interval=int(self.update_interval.value),
         )
+        self._init_selection()
         self._on_source_changed()
         self._on_add_source_changed()
         if warmup and kernels_need_compiling():
@@ -170,6 +182,7 @@ class TSNEWidget(
     def _on_destroyed(self, *args):
         self._closed = True
         self._stop_event.set()
+        self._close_selection()
         events = self._viewer.layers.events
         for emitter, slot in (
             (events.inserted, self._on_layers_changed),
