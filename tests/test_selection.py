@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from napari_tsne._widget import linking
 from napari_tsne._widget.linking import labels_of_rows, map_rows, only_labels, source_rows
 from napari_tsne._widget.selection import (
     ANNOTATION,
@@ -153,6 +154,8 @@ def test_map_rows_to_source_rows():
     # map points 5, 6 are added samples: they have no source item
     assert list(source_rows({4, 1, 5, 6}, meta_rows, 5)) == [2, 8]
     assert list(source_rows([1, 5], None, 5)) == [1]
+    # a count of reference points larger than the rows (mid-update) is clipped to them
+    assert list(source_rows([4, 5, 6], meta_rows, 7)) == [8]
     assert list(map_rows([8, 2, 1], meta_rows, 5)) == [1, 4]
     assert list(map_rows([1, 7], None, 5)) == [1]
     seg = np.array([[0, 1, 2], [3, 3, 4]])
@@ -230,6 +233,7 @@ def test_lasso_selection_groups_colour_and_export(make_napari_viewer, qtbot, dig
     assert 10 < len(want) < 290
     qtbot.waitUntil(lambda: list(w.selected_rows()) == list(want), timeout=5000)
     assert viewer.layers.selection.active is layer  # the selection is highlighted
+    assert layer.mode == "pan_zoom"  # napari's select tool would drag points around
     assert f"{len(want)} of 300 points selected" == w.selection_info.value
 
     # name it: a categorical `annotation` feature, offered in "colour by"
@@ -355,7 +359,9 @@ def test_groups_survive_continue_and_added_samples(make_napari_viewer, qtbot, di
 
 
 @needs_display
-def test_image_stack_source_steps_and_shows_selected_images(make_napari_viewer, qtbot, digits):
+def test_image_stack_source_steps_and_shows_selected_images(
+    make_napari_viewer, qtbot, digits, monkeypatch
+):
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
     w = map_of(viewer, qtbot, image)
@@ -370,9 +376,14 @@ def test_image_stack_source_steps_and_shows_selected_images(make_napari_viewer, 
     w.select([7, 8])  # the same layer shows the new selection
     np.testing.assert_array_equal(stack.data, digits[0][[7, 8]])
     assert len(viewer.layers) == n_layers + 1
+    # a large selection shows its first images only, and says so
+    monkeypatch.setattr(linking, "MAX_LINKED_IMAGES", 3)
+    w.select(range(10, 20))
+    np.testing.assert_array_equal(stack.data, digits[0][[10, 11, 12]])
+    assert "first 3 of 10 selected images" in w.message.value
     w.link_source.value = False
     w.select([1, 2, 3])
-    np.testing.assert_array_equal(stack.data, digits[0][[7, 8]])
+    np.testing.assert_array_equal(stack.data, digits[0][[10, 11, 12]])
 
 
 @needs_display

@@ -18,12 +18,16 @@ from .._sources import is_tsne_output
 
 #: columns of a Labels layer's features that give each row's label value
 LABEL_COLUMNS = ("label", "index")
+#: most images put into the layer of selected images (a lasso can take thousands)
+MAX_LINKED_IMAGES = 2000
 
 
 def source_rows(map_rows, meta_rows, n_reference: int) -> np.ndarray:
     """Source rows of the map points *map_rows*; added points (``>= n_reference``)
     have none and are left out."""
     r = np.asarray(sorted(int(i) for i in map_rows), dtype=np.int64)
+    if meta_rows is not None:
+        n_reference = min(n_reference, len(meta_rows))
     r = r[(r >= 0) & (r < n_reference)]
     return r if meta_rows is None else np.asarray(meta_rows, dtype=np.int64)[r]
 
@@ -109,7 +113,12 @@ class LinkingMixin:
             if len(rows) == 1:
                 self._step_to(layer, int(rows[0]))
             else:
-                self._show_linked(layer, "Image", np.asarray(layer.data)[rows], rows)
+                shown = rows[:MAX_LINKED_IMAGES]
+                if len(shown) < len(rows):
+                    self._info(f"Showing the first {len(shown):,} of {len(rows):,} selected images")
+                # plane by plane: a dask or zarr stack is not loaded whole
+                images = np.stack([np.asarray(layer.data[int(r)]) for r in shown])
+                self._show_linked(layer, "Image", images, shown)
         elif kind == "Labels":
             try:
                 labels = labels_of_rows(layer.features, rows)

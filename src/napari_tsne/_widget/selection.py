@@ -343,6 +343,8 @@ class SelectionMixin:
                     self._show_in_source(self.selected_rows())
             elif self.link_source.value:
                 self._select_from_source(layer)
+        except Exception as err:  # never break napari's selection event
+            self._error(f"Could not show the selection in the source: {err}")
         finally:
             self._syncing_selection = False
 
@@ -568,7 +570,9 @@ class SelectionMixin:
             shapes.selected_data = set(range(shapes.nshapes - 1))
             shapes.remove_selected()
         shapes.selected_data = set()
+        # pan / zoom, not napari's select tool, in which dragging selected points
+        # moves them (the map's coordinates)
         self._viewer.layers.selection.active = self._layer
-        self._layer.mode = "select"
+        self._layer.mode = "pan_zoom"
         self.select(np.flatnonzero(mask))
         self._info(f"Selected the {int(mask.sum()):,} points inside the drawn shape.")
