@@ -182,6 +182,7 @@ if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
         _compiled_kernels,  # noqa: F401 - module fixture: kernels compiled before the runs
         add_digits,
         digits,  # noqa: F401 - fixture
+        make_cells,
         make_widget,
         wait_done,
     )
@@ -463,3 +464,34 @@ def test_points_and_shapes_sources_select_both_ways(make_napari_viewer, qtbot):
     assert set(outlines.selected_data) == {1, 29}
     outlines.selected_data = {0, 5}
     assert list(w.selected_rows()) == [0, 5]
+
+
+@needs_display
+def test_anndata_cells_layer_linked_and_its_annotation_adopted(make_napari_viewer, qtbot, tmp_path):
+    cells = make_cells(n=120, seed=3)
+    # a file annotated before: its text annotation column gives the starting groups
+    cells.obs[ANNOTATION] = pd.Categorical(np.where(np.arange(120) < 30, "early", None))
+    path = tmp_path / "cells.h5ad"
+    cells.write_h5ad(path)
+    viewer = make_napari_viewer(show=True)
+    (layer_in,) = viewer.open(str(path), plugin="napari-tsne")
+    w = map_of(viewer, qtbot, layer_in)
+    qtbot.waitUntil(lambda: w.group.choices == ("early",), timeout=5000)
+    assert "early: 30" in w.groups_info.value
+    qtbot.waitUntil(lambda: not w.layer.features[ANNOTATION].isna().any(), timeout=5000)
+    w.colour_by.value = ANNOTATION
+    assert len(np.unique(np.asarray(w.layer.face_color), axis=0)) == 2
+    # map -> the cells layer of the file, and back
+    w.select([0, 5, 119])
+    assert set(layer_in.selected_data) == {0, 5, 119}
+    layer_in.selected_data = {7, 8}
+    assert list(w.selected_rows()) == [7, 8]
+    assert w.assign_group("late")
+    assert set(w.group.choices) == {"early", "late"}
+    ann = w.layer.features[ANNOTATION]
+    want = np.where(np.arange(120) < 30, "early", UNASSIGNED)
+    want[[7, 8]] = "late"  # moved from "early"
+    assert list(ann) == list(want)
+    # the groups colour the map (napari cannot colour missing values: none are left)
+    w.colour_by.value = ANNOTATION
+    assert len(np.unique(np.asarray(w.layer.face_color), axis=0)) == 3

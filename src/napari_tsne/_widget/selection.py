@@ -289,7 +289,11 @@ class SelectionMixin:
         from qtpy.QtCore import QTimer
 
         # a new map layer is known to the widget (``_layer``) only once it is added
-        QTimer.singleShot(0, lambda: None if self._closed else self._refresh_selection_panel())
+        QTimer.singleShot(0, self._on_map_inserted)
+
+    def _on_map_inserted(self) -> None:
+        if not self._closed and self._map_features() is not None:
+            self._on_map_features()
 
     def _unwatch_removed(self, event):
         layer = event.value
@@ -349,7 +353,8 @@ class SelectionMixin:
             self._syncing_selection = False
 
     def _on_map_features(self) -> None:
-        """Points added to the map (Add samples) come in no group: ``unassigned``."""
+        """Points in no group (added samples, missing values of a source's own
+        ``annotation``) become ``unassigned``: napari cannot colour missing values."""
         layer = self._layer
         feats = layer.features
         if ANNOTATION in feats.columns and feats[ANNOTATION].isna().any():
