@@ -23,6 +23,7 @@ from napari_tsne._widget.selection import (
     SelectionError,
     annotation_column,
     assign_group,
+    carry_groups,
     category_columns,
     category_values,
     group_counts,
@@ -130,6 +131,14 @@ def test_group_bookkeeping():
     assert list(annotation_column(text, 6)) == ["x", UNASSIGNED, "y", "x", UNASSIGNED, UNASSIGNED]
     with pytest.raises(SelectionError, match="numeric 'annotation'"):
         annotation_column(pd.DataFrame({ANNOTATION: np.arange(6.0)}), 6)
+
+
+def test_carry_groups_to_a_new_map_of_the_same_source():
+    old = pd.Series(pd.Categorical(["a", UNASSIGNED, "b", "a"], categories=[UNASSIGNED, "a", "b"]))
+    # the old map had source rows 0, 2, 5, 7; the new one has 0, 1, 2, 7 and one added point
+    got = carry_groups([0, 2, 5, 7], old, [0, 1, 2, 7], 5)
+    assert list(got) == ["a", UNASSIGNED, UNASSIGNED, "a", UNASSIGNED]
+    assert group_names(got) == ["a", "b"]  # an emptied group stays a group
 
 
 def test_select_by_category():
@@ -357,6 +366,15 @@ def test_groups_survive_continue_and_added_samples(make_napari_viewer, qtbot, di
     w.select([250, 251, 3])
     assert w.assign_group("mixed")
     assert list(w.layer.features[ANNOTATION][[3, 250, 251]]) == ["mixed"] * 3
+    groups = list(w.layer.features[ANNOTATION][:250])
+
+    # a new map of the reference (Run) keeps the groups of its samples
+    w.run()
+    wait_done(qtbot, w)
+    qtbot.waitUntil(lambda: ANNOTATION in w.layer.features.columns, timeout=5000)
+    assert len(w.layer.data) == 250
+    assert list(w.layer.features[ANNOTATION]) == groups
+    assert set(w.group.choices) == {"every fifth", "mixed"}
 
 
 @needs_display

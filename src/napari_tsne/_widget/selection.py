@@ -14,6 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .linking import source_rows
+
 #: the features column holding the groups
 ANNOTATION = "annotation"
 #: the group of points that are in no group (napari cannot colour by missing values)
@@ -148,6 +150,19 @@ def remove_group(column: pd.Series, name: str) -> pd.Series:
     out = column.copy()
     out[out == name] = UNASSIGNED
     return out.cat.remove_categories([name])
+
+
+def carry_groups(old_rows, old_groups: pd.Series, new_rows, n: int) -> pd.Series:
+    """Groups for a new map of the same source: the map point of source row *r* gets
+    the group that source row had (``old_rows[i]`` had ``old_groups[i]``); rows not on
+    the old map, and the ``n - len(new_rows)`` points after them, are unassigned."""
+    lookup = pd.Series(np.asarray(old_groups, dtype=object), index=np.asarray(old_rows))
+    lookup = lookup[~lookup.index.duplicated()]
+    values = lookup.reindex(np.asarray(new_rows)).to_numpy(dtype=object)
+    values = np.concatenate([values, np.full(n - len(values), None, dtype=object)])
+    categories = [UNASSIGNED] + [c for c in old_groups.cat.categories if c != UNASSIGNED]
+    out = pd.Series(pd.Categorical(values, categories=categories))
+    return out.fillna(UNASSIGNED)
 
 
 def category_columns(features: pd.DataFrame) -> list[str]:
@@ -353,14 +368,17 @@ class SelectionMixin:
             self._syncing_selection = False
 
     def _on_map_features(self) -> None:
-        """Points in no group (added samples, missing values of a source's own
-        ``annotation``) become ``unassigned``: napari cannot colour missing values."""
-        layer = self._layer
-        feats = layer.features
-        if ANNOTATION in feats.columns and feats[ANNOTATION].isna().any():
-            from qtpy.QtCore import QTimer
+        """New features: points in no group (added samples, missing values of a
+        source's own ``annotation``) become ``unassigned`` (napari cannot colour missing
+        values), and a new map of the same source keeps the groups of its samples."""
+        from qtpy.QtCore import QTimer
 
-            # not inside napari's features event: set the filled column just after it
+        feats = self._layer.features
+        # not inside napari's features event (nor before the map's metadata follows):
+        # the column is set just after it
+        if ANNOTATION not in feats.columns:
+            QTimer.singleShot(0, self._restore_groups)
+        elif feats[ANNOTATION].isna().any():
             QTimer.singleShot(0, self._fill_unassigned)
         self._refresh_selection_panel()
 
@@ -446,8 +464,34 @@ class SelectionMixin:
         feats = self._layer.features.reset_index(drop=True).copy()
         feats[ANNOTATION] = column.array  # categorical, categories in group order
         self._layer.features = feats
+        self._keep_groups(column)
         self._reset_colour_choices()
         self._refresh_selection_panel()
+
+    def _keep_groups(self, column: pd.Series) -> None:
+        """Remember the groups by source row, for a new map of the same source."""
+        meta_rows, n_ref = self._map_link()
+        rows = source_rows(range(n_ref), meta_rows, n_ref)
+        src = self._source
+        self._kept_groups = (src.name, src.n_original, rows, column.iloc[: len(rows)])
+
+    def _restore_groups(self) -> None:
+        """A new map of the same source (Run) replaced the features: give its points
+        the groups their samples had, instead of losing them."""
+        kept = getattr(self, "_kept_groups", None)
+        feats = self._map_features()
+        if self._closed or kept is None or feats is None or ANNOTATION in feats.columns:
+            return
+        name, n_original, old_rows, old_groups = kept
+        src = self._source
+        if src is None or (src.name, src.n_original) != (name, n_original):
+            return
+        meta_rows, n_ref = self._map_link()
+        new_rows = source_rows(range(n_ref), meta_rows, n_ref)
+        column = carry_groups(old_rows, old_groups, new_rows, len(self._layer.data))
+        if (column != UNASSIGNED).any():
+            self._set_annotation(column)
+            self._info("The new map keeps the groups of its samples.")
 
     def _group_column(self) -> pd.Series:
         return annotation_column(self._layer.features, len(self._layer.data))
