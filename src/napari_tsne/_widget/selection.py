@@ -205,7 +205,10 @@ class SelectionMixin:
 
     def _build_selection_form(self):
         """The panel's controls (placed in the form by ``FormMixin``)."""
-        from magicgui.widgets import CheckBox, ComboBox, Container, Label, LineEdit, PushButton
+        from magicgui.widgets import CheckBox, ComboBox, Label, LineEdit, PushButton
+
+        from .form import _box as box
+        from .form import _compact
 
         self.selection_info = Label(value="no map yet")
         self.draw_button = PushButton(
@@ -232,11 +235,6 @@ class SelectionMixin:
         self.groups_info = Label(value="")
         self.groups_info.native.setWordWrap(True)
 
-        def box(widgets, **kw):
-            c = Container(widgets=widgets, labels=kw.pop("labels", True), **kw)
-            c.margins = (0, 0, 0, 0)
-            return c
-
         panel = box(
             [
                 box([self.selection_info, self.draw_button], layout="horizontal", labels=False),
@@ -255,13 +253,7 @@ class SelectionMixin:
             ],
             labels=False,
         )
-        from qtpy.QtWidgets import QComboBox
-
-        for combo in (self.group, self.select_column, self.select_value):
-            combo.native.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.native.setMinimumContentsLength(8)
+        _compact(self.group, self.select_column, self.select_value)
         return panel
 
     def _init_selection(self) -> None:
