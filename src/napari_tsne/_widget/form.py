@@ -58,6 +58,24 @@ def _header(text: str) -> Label:
     return lab
 
 
+def _box(widgets, **kw) -> Container:
+    """A margin-less group of controls (labelled unless ``labels=False``)."""
+    c = Container(widgets=widgets, labels=kw.pop("labels", True), **kw)
+    c.margins = (0, 0, 0, 0)
+    return c
+
+
+def _compact(*combos) -> None:
+    """Long choices (layer names, representations) must not widen the dock."""
+    from qtpy.QtWidgets import QComboBox
+
+    for combo in combos:
+        combo.native.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
+        combo.native.setMinimumContentsLength(8)
+
+
 class FormMixin:
     """Builds the controls and reads them (part of :class:`TSNEWidget`)."""
 
@@ -143,11 +161,7 @@ class FormMixin:
             lab.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.show_advanced = CheckBox(text="show advanced settings", value=False)
 
-        def box(widgets, **kw):
-            c = Container(widgets=widgets, labels=kw.pop("labels", True), **kw)
-            c.margins = (0, 0, 0, 0)
-            return c
-
+        box = _box
         self._advanced = box(
             [
                 self.auto_learning_rate,
@@ -184,6 +198,8 @@ class FormMixin:
                 buttons,
                 self.status,
                 box([self.colour_by]),
+                _header("Select and annotate"),
+                self._build_selection_form(),
                 _header("Add samples"),
                 box([self.add_source, self.add_file, self.add_representation, self.batch_name]),
                 self.add_button,
@@ -194,10 +210,7 @@ class FormMixin:
                 self.message,
             ]
         )
-        # long choices (layer names, representations) must not widen the dock
-        from qtpy.QtWidgets import QComboBox
-
-        for combo in (
+        _compact(
             self.source,
             self.representation,
             self.metric,
@@ -205,11 +218,7 @@ class FormMixin:
             self.colour_by,
             self.add_source,
             self.add_representation,
-        ):
-            combo.native.setSizeAdjustPolicy(
-                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-            )
-            combo.native.setMinimumContentsLength(8)
+        )
         self._locked_while_running = [
             self.source,
             self.file,

@@ -20,8 +20,10 @@ from .add_samples import AddSamplesMixin
 from .export import ExportMixin
 from .form import FormMixin
 from .legend import LegendMixin
+from .linking import LinkingMixin
 from .map_layer import MapLayerMixin
 from .run_controller import RunControllerMixin
+from .selection import SelectionMixin
 
 if TYPE_CHECKING:
     import napari
@@ -34,6 +36,8 @@ class TSNEWidget(
     LegendMixin,
     AddSamplesMixin,
     ExportMixin,
+    SelectionMixin,
+    LinkingMixin,
     Container,
 ):
     """Dock widget: compute a live t-SNE map of a layer or an AnnData file.
@@ -41,7 +45,9 @@ class TSNEWidget(
     Public attributes for scripting: ``layer`` (the output Points layer),
     ``embedding`` (the engine's :class:`~napari_tsne.engine.TSNEEmbedding`), ``adata``
     (an AnnData with the map in ``obsm``), ``run()``, ``stop()``, ``continue_run()``,
-    ``add_samples()``, ``export(path)``.
+    ``add_samples()``, ``export(path)``; selection and groups: ``selected_rows()``,
+    ``select(rows)``, ``assign_group(name)``, ``rename_group(old, new)``,
+    ``remove_group(name)``, ``select_where(column, value)``, ``draw_selection()``.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, warmup: bool = True):
@@ -116,6 +122,7 @@ class TSNEWidget(
             exaggeration=float(self.exaggeration.value),
             update_interval=int(self.update_interval.value),
         )
+        self._init_selection()
         self._on_source_changed()
         self._on_add_source_changed()
         if warmup and kernels_need_compiling():
@@ -183,6 +190,7 @@ class TSNEWidget(
     def _on_destroyed(self, *args):
         self._closed = True
         self._stop_event.set()
+        self._close_selection()
         events = self._viewer.layers.events
         for emitter, slot in (
             (events.inserted, self._on_layers_changed),
