@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -513,3 +514,17 @@ def test_anndata_cells_layer_linked_and_its_annotation_adopted(make_napari_viewe
     # the groups colour the map (napari cannot colour missing values: none are left)
     w.colour_by.value = ANNOTATION
     assert len(np.unique(np.asarray(w.layer.face_color), axis=0)) == 3
+    # exported with an AnnData source and no added samples: the groups go into obs of
+    # a new file (everything else of obs kept) and, when chosen, of the source file
+    target = tmp_path / "annotated.h5ad"
+    assert w.export(path=str(target)) is not None
+    back = ad.read_h5ad(target)
+    assert list(back.obs[ANNOTATION].astype(str)) == list(want)
+    assert list(back.obs_names) == list(cells.obs_names)
+    for column in cells.obs.columns.drop(ANNOTATION):
+        assert list(back.obs[column]) == list(cells.obs[column]), column
+    assert w.export(path=str(path)) is not None  # onto the source file itself
+    back = ad.read_h5ad(path)
+    assert list(back.obs[ANNOTATION].astype(str)) == list(want)
+    assert (back.X != cells.X).nnz == 0  # the data itself unchanged
+    assert "X_tsne" in back.obsm

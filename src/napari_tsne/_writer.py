@@ -117,6 +117,35 @@ def _overlay_features(obs, features, parts) -> None:
             obs[c] = values
 
 
+def _new_obs_columns(adata, features, rows) -> pd.DataFrame | None:
+    """The map layer's columns that ``adata.obs`` lacks or that were changed on the map
+    (an annotation made there), one row per cell of *adata*; None if there are none.
+    Cells not in the map keep their value in obs (missing for a new column)."""
+    if features is None:
+        return None
+    layer_rows = np.arange(adata.n_obs) if rows is None else np.asarray(rows)
+    obs = pd.DataFrame(index=adata.obs_names.copy())
+    _overlay_features(obs, features, [{"adata": adata, "layer_rows": layer_rows}])
+    out = {}
+    for c in obs.columns:
+        if c not in adata.obs.columns:
+            out[c] = obs[c]
+            continue
+        old = adata.obs[c]
+        mapped = obs[c].iloc[layer_rows].astype(object).to_numpy()
+        before = old.iloc[layer_rows].astype(object).to_numpy()
+        same = (mapped == before) | (pd.isna(mapped) & pd.isna(before))
+        if same.all():
+            continue
+        values = old.astype(object).to_numpy().copy()
+        values[layer_rows] = mapped
+        if isinstance(obs[c].dtype, pd.CategoricalDtype) or old.dtype == object:
+            out[c] = pd.Categorical(values)
+        else:
+            out[c] = pd.to_numeric(pd.Series(values, index=obs.index), errors="coerce")
+    return pd.DataFrame(out, index=obs.index) if out else None
+
+
 def combined_map(coords, metadata: dict, features, key: str, params) -> tuple[Any, list[str]]:
     """``(AnnData, notes)``: the reference and added samples combined (see the module
     docstring), or ``(None, [])`` when the map has no added AnnData samples."""
@@ -182,7 +211,14 @@ def export_map(
         n_map = len(rows) if rows is not None else adata.n_obs
         if n_map == coords.shape[0]:
             full = full_coordinates(coords, adata.n_obs, rows)
-            return write_embedding(path, full, key=key, params=params, adata=adata)
+            return write_embedding(
+                path,
+                full,
+                key=key,
+                params=params,
+                adata=adata,
+                obs_columns=_new_obs_columns(adata, features, rows),
+            )
     obs = obs_from_features(features, coords.shape[0])
     return write_embedding(path, coords, key=key, params=params, obs=obs)
 

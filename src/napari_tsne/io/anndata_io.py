@@ -528,6 +528,36 @@ def _update_h5ad_in_place(
             raise DataWriteError(f"Could not save the embedding into {label}: write check failed.")
 
 
+def _write_obs_columns(path: Path, columns: pd.DataFrame | None, label: Path) -> None:
+    """Add (or replace) *columns* in the ``obs`` data frame of the .h5ad at *path*,
+    keeping its other columns and their order."""
+    if columns is None or columns.shape[1] == 0:
+        return
+    with h5py.File(path, "r+") as f:
+        obs = f.get("obs")
+        if not isinstance(obs, h5py.Group) or _attr_str(obs.attrs, "encoding-type") != "dataframe":
+            raise DataWriteError(
+                f"Could not add {', '.join(map(str, columns.columns))} to obs of {label}: its "
+                "obs is stored in an old format. Re-save it with a current anndata first."
+            )
+        if len(columns) != _h5_n_obs(f):
+            raise DataWriteError(_mismatch_message(label, _h5_n_obs(f), len(columns)))
+        order = [str(c) for c in np.asarray(obs.attrs.get("column-order", []), dtype=str)]
+        for name in map(str, columns.columns):
+            if name == _attr_str(obs.attrs, "_index"):
+                raise DataWriteError(f"{name!r} is the name of obs's index in {label}.")
+            if name in obs:
+                del obs[name]
+            values = columns[name]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                _write_elem(obs, name, values.array)
+            else:
+                _write_elem(obs, name, values.to_numpy())
+            if name not in order:
+                order.append(name)
+        obs.attrs["column-order"] = np.array(order, dtype=object) if order else np.array([])
+
+
 def _inspect_target(path: Path) -> tuple[int, bool, set[str]]:
     """(n_obs, is_legacy_format, obsm keys) of an existing .h5ad target."""
     try:
@@ -579,8 +609,13 @@ def write_embedding(
     obs: pd.DataFrame | None = None,
     overwrite: bool = True,
     uns_key: str | None = None,
+    obs_columns: pd.DataFrame | None = None,
 ) -> Path:
     """Save t-SNE *coordinates* (n_obs × d) as ``obsm[key]`` in the .h5ad at *path*.
+
+    *obs_columns* (one row per cell, e.g. an annotation made on the map) are added to
+    the file's ``obs`` (a column of the same name is replaced); nothing else of ``obs``
+    changes.
 
     *params* (if given) is sanitised with :func:`sanitize_params` and stored as
     ``uns[uns_key]["params"]``; *uns_key* defaults to ``"tsne"`` for
@@ -637,6 +672,7 @@ def write_embedding(
             else:
                 shutil.copyfile(path, tmp)
             _update_h5ad_in_place(tmp, coords, key, uns_key, clean, overwrite, path)
+            _write_obs_columns(tmp, obs_columns, path)
         return path
 
     with atomic_path(path) as tmp:
@@ -647,4 +683,5 @@ def write_embedding(
         else:
             _new_anndata(coords, obs).write_h5ad(tmp)
         _update_h5ad_in_place(tmp, coords, key, uns_key, clean, True, path)
+        _write_obs_columns(tmp, obs_columns, path)
     return path
