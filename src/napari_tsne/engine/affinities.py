@@ -160,6 +160,27 @@ def _transpose_lists(indices, vals):
     return tptr, src, tval
 
 
+@numba.njit(nogil=True, cache=True, inline="always")
+def _argsort_small(values, order):
+    """``order`` = the positions of ``values`` in ascending order, by Shell sort with
+    Ciura's gaps: a kNN row is short (~90), and numba's own ``np.argsort`` compiles
+    its quicksort for several seconds on a first run."""
+    n = values.shape[0]
+    for i in range(n):
+        order[i] = i
+    for gap in (701, 301, 132, 57, 23, 10, 4, 1):
+        if gap >= n:
+            continue
+        for i in range(gap, n):
+            item = order[i]
+            v = values[item]
+            j = i
+            while j >= gap and values[order[j - gap]] > v:
+                order[j] = order[j - gap]
+                j -= gap
+            order[j] = item
+
+
 @numba.njit(nogil=True, cache=True, parallel=True)
 def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
     """Row ``i`` of ``P_cond + P_cond^T``: its own (sorted) kNN list merged with the
@@ -168,7 +189,8 @@ def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols,
     row at ``indptr[i]``."""
     n, k = indices.shape
     for i in prange(n):
-        own = np.argsort(indices[i])
+        own = np.empty(k, dtype=np.int64)
+        _argsort_small(indices[i], own)
         a = 0
         b = tptr[i]
         b_end = tptr[i + 1]
