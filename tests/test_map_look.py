@@ -93,11 +93,24 @@ def test_legend_rows_counts_colours_and_click_to_hide(make_napari_viewer, qtbot,
     click_row(qtbot, w, 1)
     hidden = rows[1][0]
     np.testing.assert_array_equal(layer.shown, values != hidden)
+    # what is drawn: napari 0.9.2 ignores `shown` for a 2-D layer, so hidden points are
+    # also transparent (face and border); the others keep their opacity
+    face, border = np.asarray(layer.face_color), np.asarray(layer.border_color)
+    assert (face[values == hidden, 3] == 0).all() and (border[values == hidden, 3] == 0).all()
+    assert (face[values != hidden, 3] == 1).all()
+    canvas = viewer.screenshot(canvas_only=True, flash=False)
+    swatch = np.array([int(rows[1][1][i : i + 2], 16) for i in (1, 3, 5)])
+    near = np.abs(canvas[..., :3].astype(int) - swatch).max(axis=-1) < 30
+    assert near.sum() < 20, near.sum()  # no point of the hidden colour on the canvas
     assert [r[3] for r in w.legend_rows()] == [True, False, True, True]
     assert w.legend.item(1).font().strikeOut()
     shot(viewer, "legend_hidden_category.png")
     click_row(qtbot, w, 1)
     assert layer.shown.all() and all(r[3] for r in w.legend_rows())
+    assert (np.asarray(layer.face_color)[:, 3] == 1).all()
+    canvas = viewer.screenshot(canvas_only=True, flash=False)
+    near = np.abs(canvas[..., :3].astype(int) - swatch).max(axis=-1) < 30
+    assert near.sum() > 200  # its points are drawn again
     # another colouring: a new legend, everything shown; a continuous one: no legend
     click_row(qtbot, w, 0)
     w.colour_by.value = "phase"

@@ -1,9 +1,11 @@
 """The legend of a categorical colouring, in the dock under "colour by": one row per
 category (colour swatch, name, number of points); clicking a row hides that
-category's points on the map (``layer.shown``), clicking again shows them.
+category's points on the map, clicking again shows them.
 
 napari draws no legend for ``face_color=<feature>`` (0.9), so the rows are built here
-from the colours napari assigned to the points."""
+from the colours napari assigned to the points. Hidden points are set in
+``layer.shown`` and also made fully transparent: napari 0.9.2 ignores ``shown`` when
+every dimension of a Points layer is displayed (its slicing returns all points)."""
 
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ class LegendMixin:
         self._hidden_categories: set = set()
         self._legend_column = None
         self._legend_values: list = []
+        self._legend_alpha = None
         # full width, right under the "colour by" row of the dock
         row, layout = self.colour_by.native, self.native.layout()
         while row.parentWidget() is not None and row.parentWidget() is not self.native:
@@ -82,6 +85,13 @@ class LegendMixin:
             self._add_legend_row(
                 cat, "#{:02x}{:02x}{:02x}".format(*np.round(rgb * 255).astype(int)), len(where)
             )
+        # the points' own opacities, to restore when a hidden category is shown again
+        hidden = pd.Series(codes).isin(self._hidden_categories).to_numpy()
+        face_alpha = colours[:, 3].copy()
+        border_alpha = np.asarray(layer.border_color)[:, 3].copy()
+        face_alpha[hidden & (face_alpha == 0)] = 1.0
+        border_alpha[hidden & (border_alpha == 0)] = 1.0
+        self._legend_alpha = (face_alpha, border_alpha)
         rows = min(len(cats), MAX_ROWS)
         self.legend.setFixedHeight(min(rows, 8) * self.legend.sizeHintForRow(0) + 6 if rows else 0)
         self.legend.setVisible(rows > 0)
@@ -130,3 +140,16 @@ class LegendMixin:
             shown = np.ones(len(layer.data), dtype=bool)
         if not np.array_equal(np.asarray(layer.shown), shown):
             layer.shown = shown
+        alpha = getattr(self, "_legend_alpha", None)
+        if alpha is None or len(alpha[0]) != len(shown):
+            return
+        face = np.asarray(layer.face_color).copy()
+        border = np.asarray(layer.border_color).copy()
+        want_face = np.where(shown, alpha[0], 0.0)
+        want_border = np.where(shown, alpha[1], 0.0)
+        if not np.array_equal(face[:, 3], want_face):
+            face[:, 3] = want_face
+            layer.face_color = face
+        if not np.array_equal(border[:, 3], want_border):
+            border[:, 3] = want_border
+            layer.border_color = border
