@@ -127,6 +127,21 @@ def test_embed_npy_to_npy_and_h5ad(tmp_path):
     assert res.obsm["X_tsne"].shape == (N, 2)
 
 
+@pytest.mark.parametrize("first_run", [True, False])
+def test_embed_says_when_it_compiles(tmp_path, capsys, monkeypatch, first_run):
+    """A first run after installation says that it compiles, and for how long."""
+    import napari_tsne.engine.job as job
+
+    monkeypatch.setattr(job, "kernels_need_compiling", lambda: first_run)
+    X, _ = blobs()
+    src = tmp_path / "data.npy"
+    np.save(src, X)
+    assert run("embed", src, "-o", tmp_path / "map.npy", *FAST) == EXIT_OK
+    err = capsys.readouterr().err
+    assert (job.COMPILE_NOTICE in err) == first_run
+    assert "30-60 s" in job.COMPILE_NOTICE
+
+
 def test_embed_csv_with_labels(tmp_path):
     X, labels = blobs(d=4)
     df = pd.DataFrame(X, columns=[f"f{i}" for i in range(4)])

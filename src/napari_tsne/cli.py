@@ -454,6 +454,11 @@ def cmd_embed(args) -> int:
         f"napari-tsne: {inp.name}: {loaded.representation}, {n:,} samples x "
         f"{loaded.X.shape[1]:,} features",
     )
+    if not args.quiet:
+        from .engine.job import COMPILE_NOTICE, kernels_need_compiling
+
+        if kernels_need_compiling():
+            _note(args, f"napari-tsne: {COMPILE_NOTICE}")
 
     progress = None
     if not args.quiet:
