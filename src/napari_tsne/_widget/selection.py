@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .events import disconnect_all
 from .linking import source_rows
 
 #: the features column holding the groups
@@ -277,14 +278,9 @@ class SelectionMixin:
 
     def _close_selection(self) -> None:
         events = self._viewer.layers.events
-        for emitter, slot in (
-            (events.inserted, self._watch_inserted),
-            (events.removed, self._unwatch_removed),
-        ):
-            try:
-                emitter.disconnect(slot)
-            except Exception:  # pragma: no cover - already disconnected
-                pass
+        disconnect_all(
+            ((events.inserted, self._watch_inserted), (events.removed, self._unwatch_removed))
+        )
         for layer, slots in list(self._selection_slots.values()):
             self._disconnect_layer(layer, slots)
         self._selection_slots.clear()

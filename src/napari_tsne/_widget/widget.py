@@ -17,6 +17,7 @@ from .._sources import ANNDATA_FILE, FeatureSource
 from ..engine.job import LiveValues, TSNEJob, kernels_need_compiling
 from ..engine.warmup import warm_up_kernels
 from .add_samples import AddSamplesMixin
+from .events import disconnect_all
 from .export import ExportMixin
 from .form import FormMixin
 from .legend import LegendMixin
@@ -192,15 +193,13 @@ class TSNEWidget(
         self._stop_event.set()
         self._close_selection()
         events = self._viewer.layers.events
-        for emitter, slot in (
-            (events.inserted, self._on_layers_changed),
-            (events.removed, self._on_layer_removed),
-            (events.reordered, self._on_layers_changed),
-        ):
-            try:
-                emitter.disconnect(slot)
-            except Exception:  # pragma: no cover - already disconnected
-                pass
+        disconnect_all(
+            (
+                (events.inserted, self._on_layers_changed),
+                (events.removed, self._on_layer_removed),
+                (events.reordered, self._on_layers_changed),
+            )
+        )
         for w in (self._worker, self._add_worker):
             if w is not None:
                 try:
