@@ -126,6 +126,13 @@ def test_the_view_is_held_while_the_map_forms(clock):
     assert np.abs(w.points[:, :2]).max() > 0.5
 
 
+def test_points_start_apart_before_the_first_iteration():
+    # points all at one place hang the browser's renderer (seen in headless Chromium)
+    live = LiveMap(30)
+    points = live.scatter.widget.points[:, :2]
+    assert len(np.unique(points, axis=0)) == 30
+
+
 def test_calls_with_another_number_of_points_are_not_drawn():
     live = LiveMap(30, min_interval=0)
     live(1, 1.0, np.ones((10, 2)))  # e.g. the sample phase of subsample-and-extend
@@ -137,10 +144,13 @@ def test_calls_with_another_number_of_points_are_not_drawn():
 def test_selection_becomes_an_obs_column():
     adata = cells(60)
     live = LiveMap(adata, color="cell_type")
-    live.update(np.random.default_rng(3).normal(size=(60, 2)))
+    status = live.widget.children[0]  # the line above the map, as displayed
+    live.update(np.random.default_rng(3).normal(size=(60, 2)), iteration=500, kl=1.25)
+    assert status.value == "t-SNE: iteration 500, KL 1.250"
     # what the browser's lasso leaves in the synced widget state
     live.scatter.widget.selection = np.array([3, 7, 11], dtype=np.uint32)
     np.testing.assert_array_equal(live.selection(), [3, 7, 11])
+    assert status.value == "t-SNE: iteration 500, KL 1.250; 3 selected"
     col = live.selection_to_obs(adata, "lasso")
     assert col.dtype == bool and list(np.flatnonzero(adata.obs["lasso"])) == [3, 7, 11]
     assert list(adata.obs.index[adata.obs["lasso"]]) == ["cell3", "cell7", "cell11"]

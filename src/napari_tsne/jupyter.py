@@ -25,12 +25,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ._reader import grid_layout
+
 __all__ = ["LiveMap"]
 
 #: a new frame is chosen when the map fills less than this fraction of it (per axis)
 MIN_FILL = 0.3
-#: the frame is this much larger than the map when it is (re)chosen
-MARGIN = 1.25
+#: the frame is this much larger than the map when it is (re)chosen (room to grow)
+MARGIN = 1.5
 
 
 def _jscatter():
@@ -99,7 +101,10 @@ class LiveMap:
             raise ValueError(f"min_interval must be >= 0 seconds; got {min_interval!r}.")
         self.min_interval = float(min_interval)
         self.color = color
-        frame = pd.DataFrame({"x": np.zeros(self.n), "y": np.zeros(self.n)})
+        # a grid until the first iteration: points all at one place hang the browser's
+        # renderer (regl-scatterplot; seen in headless Chromium)
+        grid = grid_layout(self.n)
+        frame = pd.DataFrame({"x": grid[:, 1], "y": grid[:, 0]})
         if color is not None:
             frame[color] = obs[color].to_numpy()
             if isinstance(obs[color].dtype, pd.CategoricalDtype):
@@ -108,9 +113,7 @@ class LiveMap:
         if color is not None:
             options["color_by"] = color
         options.update(scatter_options)
-        self.scatter = jscatter.Scatter(
-            x="x", y="y", data=frame, x_scale=(-1.0, 1.0), y_scale=(-1.0, 1.0), **options
-        )
+        self.scatter = jscatter.Scatter(x="x", y="y", data=frame, **options)
         self.scatter.options(transition_points=False)
         self.frame: tuple[tuple[float, float], tuple[float, float]] | None = None
         #: updates sent to the widget, calls skipped (throttled or another size), frames set
@@ -132,7 +135,21 @@ class LiveMap:
 
             self._status = ipywidgets.HTML(value="t-SNE: waiting for the first iteration")
             self._box = ipywidgets.VBox([self._status, self.scatter.show()])
+            self.scatter.widget.observe(lambda _: self._show_status(), names="selection")
         return self._box
+
+    def _show_status(self) -> None:
+        """The status line: iteration, KL and the size of the selection (which the
+        kernel learns from the browser)."""
+        if self._box is None:
+            return
+        text = "t-SNE" if self.iteration is None else f"t-SNE: iteration {self.iteration}"
+        if np.isfinite(self.kl):
+            text += f", KL {self.kl:.3f}"
+        n_selected = len(self.selection())
+        if n_selected:
+            text += f"; {n_selected:,} selected"
+        self._status.value = text
 
     def _ipython_display_(self):
         from IPython.display import display
@@ -200,11 +217,7 @@ class LiveMap:
         self.n_drawn += 1
         self.iteration = iteration
         self.kl = float(kl) if kl is not None else float("nan")
-        if self._box is not None:
-            text = f"t-SNE: iteration {iteration}"
-            if np.isfinite(self.kl):
-                text += f", KL {self.kl:.3f}"
-            self._status.value = text
+        self._show_status()
 
     # --------------------------------------------------------------- selection
     def selection(self) -> np.ndarray:
