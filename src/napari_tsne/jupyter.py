@@ -64,6 +64,9 @@ def _annotations(data) -> tuple[int, pd.DataFrame | None]:
 class LiveMap:
     """An engine callback that shows the map forming in a jupyter-scatter widget.
 
+    Calls whose coordinates have another number of points than ``data`` (the sample
+    phase of subsample-and-extend) are not drawn.
+
     Parameters
     ----------
     data : AnnData, DataFrame or int
@@ -78,9 +81,6 @@ class LiveMap:
         The widget's height in pixels.
     **scatter_options
         Passed to ``jscatter.Scatter`` (e.g. ``size``, ``color_map``, ``background_color``).
-
-    Calls whose coordinates have another number of points than ``data`` (the sample
-    phase of subsample-and-extend) are not drawn.
     """
 
     def __init__(
