@@ -93,8 +93,10 @@ def test_view_uses_the_current_viewer_and_the_use_rep_rule(make_napari_viewer):
     assert w.representation.value == "obsm/X_pca"
     assert viewer.layers["wide"].metadata["adata"] is wide
 
-    _, w2 = napari_tsne.view(wide, viewer=viewer, use_rep="X", name="wide X")
+    _, w2 = napari_tsne.view(wide, viewer=viewer, use_rep="X", name="wide X", learning_rate=500)
     assert w2.representation.value == "X"
+    assert not w2.auto_learning_rate.value and w2.learning_rate.value == 500
+    assert w2._params()["learning_rate"] == 500
 
     # more than 50 variables and no X_pca: computed and stored now, with a warning
     bare = wide_cells(with_pca=False)
@@ -110,6 +112,7 @@ def test_view_uses_the_current_viewer_and_the_use_rep_rule(make_napari_viewer):
         (dict(perplexety=10), TypeError, "unknown option 'perplexety'"),
         (dict(perplexity=0.5), ValueError, "out of range"),
         (dict(n_iter=10.5), ValueError, "whole number"),
+        (dict(n_jobs=10_000), ValueError, "out of range"),
         (dict(metric="manhatan"), ValueError, "choose one of"),
         (dict(color="celltype"), ValueError, "not a column of adata.obs"),
         (dict(use_rep="X_umap"), UnknownRepresentationError, "X_umap"),

@@ -8,6 +8,7 @@ argument is checked before a window opens or ``adata`` changes.
 
 from __future__ import annotations
 
+import os
 import warnings
 from typing import Any
 
@@ -17,7 +18,7 @@ __all__ = ["view"]
 
 #: form controls ``view`` can set besides the t-SNE options of ``WIDGET_OPTIONS``
 _EXTRA_OPTIONS = {
-    "n_jobs": {"kind": "int", "min": 0, "max": None},
+    "n_jobs": {"kind": "int", "min": 0, "max": max(1, os.cpu_count() or 1)},
     "update_interval": {"kind": "int", "min": 1, "max": 1000},
     "sample_size": {"kind": "int", "min": 10, "max": 100_000_000},
 }
