@@ -10,9 +10,10 @@
 # %% [markdown]
 # # The napari widget from a notebook
 #
-# Open napari from Jupyter, dock the t-SNE widget on an AnnData that lives in the
-# notebook, run it (and steer it in the window: exaggeration, Stop, Continue), then
-# get the map back as `adata.obsm["X_tsne"]` for scanpy or matplotlib.
+# Open napari from Jupyter on an AnnData that lives in the notebook with one call,
+# `napari_tsne.view(adata)`, run the widget (and steer it in the window: exaggeration,
+# Stop, Continue), then find the map in the same object, `adata.obsm["X_tsne"]`, for
+# scanpy or matplotlib.
 #
 # In Jupyter, run `%gui qt` first so that the napari window stays responsive while the
 # notebook is used. As a script this example needs a display; without one (or with
@@ -42,54 +43,39 @@ adata = anndata.AnnData(
 print(adata)
 
 # %% [markdown]
-# ## Open napari and dock the widget
+# ## Open napari on this AnnData
 #
-# A Points layer whose `metadata["adata"]` holds an AnnData is a source for the
-# widget (that is what napari's reader makes of an `.h5ad` file, too); the widget
-# offers its representations (`X`, `obsm/...`, `layers/...`) and colours the map by
-# the `obs` columns.
+# `napari_tsne.view(adata)` opens napari (or uses the viewer already open), docks the
+# t-SNE widget on this very object, offers its representations (`X`, `obsm/...`,
+# `layers/...`; the default follows `tl.tsne`'s `use_rep` rule: X for up to 50
+# variables, else `obsm["X_pca"]`, computed when missing; the 64 pixels of a digit are
+# mapped as they are here, `use_rep="X"`) and colours the map by an `obs` column.
+# Keyword arguments set the form; `run=True` presses Run. In a notebook the cell returns at
+# once: steer the run in the window (exaggeration, Stop, Continue).
 
 # %%
 use_gui = display_available()
+fast = dict(early_exaggeration_iter=50, n_iter=50) if FAST else {}
 if use_gui:
-    import napari
+    import napari_tsne
 
-    from napari_tsne._widget import TSNEWidget
-
-    viewer = napari.Viewer(title="napari-tsne from a notebook", show=IN_NOTEBOOK or not FAST)
-    layer = viewer.add_points(
-        np.zeros((n, 2)),
-        name="digits",
-        metadata={"adata": adata},
-        features=adata.obs.reset_index(drop=True),
-        visible=False,
-    )
-    widget = TSNEWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="t-SNE map", area="right")
-    widget.source.value = layer
-    widget.representation.value = "X"
-    if FAST:
-        widget.early_exaggeration_iter.value = 50
-        widget.n_iter.value = 50
+    viewer, widget = napari_tsne.view(adata, use_rep="X", color="label", run=True, **fast)
 else:
     print("No display: the napari part is skipped; the map is made with the engine.")
 
 # %% [markdown]
-# ## Run
+# ## Wait for the map
 #
-# `widget.run()` is the Run button. The map forms live in the viewer; in a notebook
-# the cell returns at once and you can change the exaggeration in the window while the
-# run goes on. `widget.wait()` blocks until the run has finished (here, so that the
-# next cell finds the result).
+# When the run ends, the widget writes the map into the same AnnData (`obsm["X_tsne"]`,
+# parameters in `uns["tsne"]`). `widget.wait()` blocks until then (here, so that the
+# next cell finds the result; in a notebook you can simply run the next cell later).
 
 # %%
 if use_gui:
-    widget.run()
     widget.wait(timeout=600)
-    result = widget.adata  # the same AnnData object, with the map filled in
-    assert result is adata
+    assert widget.adata is adata and "X_tsne" in adata.obsm
 else:
-    tsne = TSNE(random_state=42, **(dict(early_exaggeration_iter=50, n_iter=50) if FAST else {}))
+    tsne = TSNE(random_state=42, **fast)
     adata.obsm["X_tsne"] = tsne.fit_transform(adata.X)
     adata.uns["tsne"] = {"params": {"perplexity": tsne.perplexity}}
 

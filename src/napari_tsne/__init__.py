@@ -2,18 +2,21 @@
 
 Importing this package loads only the engine (numpy, scipy, numba): no napari, no Qt.
 ``napari_tsne.tl`` (scanpy-style ``tsne`` / ``ingest``, which need anndata) is loaded
-on first use.
+on first use, as are ``napari_tsne.view`` (opens napari) and ``napari_tsne.jupyter``
+(jupyter-scatter).
 """
 
 from .engine import TSNE, TSNEEmbedding, TSNEInputError
 
 __version__ = "0.1.0"
-__all__ = ["TSNE", "TSNEEmbedding", "TSNEInputError", "__version__"]
+__all__ = ["TSNE", "TSNEEmbedding", "TSNEInputError", "__version__", "view"]
 
 
 def __getattr__(name: str):
-    if name == "tl":  # loaded on first use: it imports anndata and pandas
-        import importlib
+    import importlib
 
-        return importlib.import_module(".tl", __name__)
+    if name in ("tl", "jupyter"):  # loaded on first use: they import anndata, jscatter
+        return importlib.import_module(f".{name}", __name__)
+    if name == "view":  # napari and Qt are imported only when view() is called
+        return importlib.import_module("._view", __name__).view
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -401,6 +401,29 @@ class FormMixin:
             raise SourceError("Choose a source: a layer or an AnnData file.")
         return check_source(src, drop_nonfinite=bool(self.drop_nonfinite.value))
 
+    def show_anndata(self, adata, *, name: str = "adata", representation: str | None = None):
+        """Take an in-memory AnnData as the source and return its layer.
+
+        A Points layer carrying *adata* (what the reader makes of an ``.h5ad`` file) is
+        added and chosen, so the map is written into this same object (``obsm``)."""
+        from .._reader import adata_layer_data
+        from ..io import list_representations
+
+        if not all(hasattr(adata, a) for a in ("obs", "obsm", "n_obs")):
+            raise TypeError(f"show_anndata needs an AnnData object, not {type(adata).__name__}.")
+        choices = list(list_representations(adata))
+        if representation is not None and representation not in choices:
+            raise SourceError(
+                f"{representation!r} is not a representation of this AnnData; "
+                f"choose one of {', '.join(choices)}."
+            )
+        data, kwargs, _ = adata_layer_data(adata, name)
+        layer = self._viewer.add_points(data, **kwargs)
+        self.source.value = layer
+        if representation is not None:
+            self.representation.value = representation
+        return layer
+
     def _params(self) -> dict[str, Any]:
         """TSNE keyword arguments from the controls."""
         values = {

@@ -38,6 +38,9 @@ def categorical_palette(n: int) -> np.ndarray:
 class MapLayerMixin:
     """The Points layer of the map (part of :class:`TSNEWidget`)."""
 
+    #: the annotation column to colour a new map by, when it has one (e.g. from ``view``)
+    colour_preference: str | None = None
+
     @property
     def layer(self):
         """The output Points layer (None before the first run)."""
@@ -224,7 +227,9 @@ class MapLayerMixin:
         if current in choices and current != NO_COLOUR:
             value = current
         else:
-            value = next((c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS), NO_COLOUR)
+            preferred = [c for c in choices if c == self.colour_preference]
+            preferred += [c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS]
+            value = preferred[0] if preferred else NO_COLOUR
         if self.colour_by.value != value:
             self.colour_by.value = value  # triggers _apply_colour
         else:
