@@ -71,6 +71,19 @@ def parse_learning_rate(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number or 'auto'") from None
 
 
+def parse_iterations(text: str) -> int | str:
+    """A number of iterations (``"500"``), ``"auto"`` (until converged) or ``"auto:N"``
+    (until converged, at most N); the engine checks the bound."""
+    value = text.strip().lower()
+    if value.isdigit():
+        return int(value)
+    if value == "auto" or value.startswith("auto:"):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is not a number of iterations >= 0, 'auto' or 'auto:N' (at most N)"
+    )
+
+
 def parse_subsample(text: str) -> int | float:
     """A number of samples (``"20000"``) or a fraction (``"0.1"``)."""
     try:
@@ -179,16 +192,18 @@ EMBED_OPTIONS: tuple[Option, ...] = (
     Option(
         "early_exaggeration_iter",
         250,
-        "iterations of the early phase",
-        type=int,
+        "iterations of the early phase; 'auto': until the KL's rate of change has "
+        "peaked (at most 500; 'auto:N': at most N)",
+        type=parse_iterations,
         metavar="N",
         widget=_spin("early exaggeration length", 0, 100_000, 25),
     ),
     Option(
         "n_iter",
         500,
-        "iterations after the early-exaggeration phase",
-        type=int,
+        "iterations after the early-exaggeration phase; 'auto': until the KL improves by "
+        "less than KL/10000 per iteration (at most 2000; 'auto:N': at most N)",
+        type=parse_iterations,
         metavar="N",
         widget=_spin(
             "iterations",

@@ -435,9 +435,13 @@ def cmd_embed(args) -> int:
     png = _check_figure_args(args, [inp, out])
     if args.key.strip() == "" or "/" in args.key:
         raise UsageError(f"--key must be a name without '/', such as X_tsne; got {args.key!r}.")
-    for name in ("n_iter", "early_exaggeration_iter"):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 0.")
+    from .engine.autostop import parse_schedule
+
+    # the maxima (a bad "auto:N" is an error before the data are read)
+    n_max = {
+        name: parse_schedule(getattr(args, name), name)[0]
+        for name in ("n_iter", "early_exaggeration_iter")
+    }
 
     t0 = time.perf_counter()
     loaded = load_input(inp, args.representation, random_state=args.seed)
@@ -462,7 +466,7 @@ def cmd_embed(args) -> int:
 
     progress = None
     if not args.quiet:
-        total = None if args.subsample else args.early_exaggeration_iter + args.n_iter
+        total = None if args.subsample else n_max["early_exaggeration_iter"] + n_max["n_iter"]
         progress = ProgressPrinter(total, stream=sys.stderr)
     tsne = TSNE(
         **tsne_kwargs(vars(args), threads=args.threads),
@@ -496,7 +500,10 @@ def cmd_embed(args) -> int:
         )
         msg += f" and {png}"
     kl = emb.kl_divergence
-    _note(args, f"{msg}; KL divergence {kl:.4f}, {time.perf_counter() - t0:.1f} s")
+    note = f"{msg}; KL divergence {kl:.4f}, {emb.n_iter} iterations"
+    if emb.converged:
+        note += f" ({' and '.join(emb.converged)} converged)"
+    _note(args, f"{note}, {time.perf_counter() - t0:.1f} s")
     return EXIT_OK
 
 

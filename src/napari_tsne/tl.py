@@ -23,6 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .engine import TSNE, TSNEEmbedding, TSNEInputError
+from .engine.autostop import phase_report
 from .io import DataReadError, get_representation, sanitize_params, uns_key_for
 
 __all__ = [
@@ -203,6 +204,7 @@ def map_params(tsne: TSNE, emb: TSNEEmbedding, representation: str, **extra) -> 
     p["representation"] = representation
     p["n_iter_total"] = int(emb.n_iter)
     p["kl_divergence"] = float(emb.kl_divergence)
+    p.update(phase_report(emb))
     sample = getattr(emb, "sample_indices", None)
     if sample is not None:
         p["subsample"] = int(len(sample))

@@ -44,6 +44,12 @@ _VALUE_TYPES = {"float": float, "int": int, "choice": str}
 _ENGINE_CHOICES = {"metric": list(METRICS)}
 
 
+_AUTO_TIP = (
+    "Stop the phase when the KL divergence says it is done (opt-SNE's rules); the "
+    "number above is the maximum"
+)
+
+
 def _option_widget(name: str):
     """The control of the t-SNE option ``name`` (label, default, range from _options)."""
     opt = WIDGET_OPTIONS[name]
@@ -101,6 +107,13 @@ class FormMixin:
         # the t-SNE parameters: one control per widget option of _options.EMBED_OPTIONS
         for name in WIDGET_OPTIONS:
             setattr(self, name, _option_widget(name))
+        # "until converged": the phase ends by its stopping rule, the number is its maximum
+        self.n_iter_auto = CheckBox(
+            text="iterations: until converged", value=False, tooltip=_AUTO_TIP
+        )
+        self.early_exaggeration_iter_auto = CheckBox(
+            text="early exaggeration: until converged", value=False, tooltip=_AUTO_TIP
+        )
         self.auto_learning_rate = CheckBox(
             text="automatic learning rate", value=True, tooltip="n / exaggeration (recommended)"
         )
@@ -186,8 +199,10 @@ class FormMixin:
                     [
                         self.perplexity,
                         self.n_iter,
+                        self.n_iter_auto,
                         self.early_exaggeration,
                         self.early_exaggeration_iter,
+                        self.early_exaggeration_iter_auto,
                         self.exaggeration,
                         self.update_interval,
                     ]
@@ -226,8 +241,10 @@ class FormMixin:
             self.drop_nonfinite,
             self.perplexity,
             self.n_iter,
+            self.n_iter_auto,
             self.early_exaggeration,
             self.early_exaggeration_iter,
+            self.early_exaggeration_iter_auto,
             self.auto_learning_rate,
             self.learning_rate,
             self.metric,
@@ -432,4 +449,7 @@ class FormMixin:
         }
         if self.auto_learning_rate.value:
             values["learning_rate"] = "auto"
+        for name in ("n_iter", "early_exaggeration_iter"):
+            if getattr(self, f"{name}_auto").value:
+                values[name] = f"auto:{values[name]}" if values[name] > 0 else 0
         return tsne_kwargs(values, threads=int(self.n_jobs.value))

@@ -307,6 +307,8 @@ class RunControllerMixin:
                 self.status.value = "cancelled"
             else:
                 self.status.value = f"stopped at iteration {emb.n_iter if emb else 0}{kl}"
+        elif result.converged:
+            self.status.value = f"converged after {emb.n_iter} iterations{kl}"
         else:
             self.status.value = f"done: {emb.n_iter if emb else 0} iterations{kl}"
 

@@ -59,6 +59,10 @@ class TSNEEmbedding:
         self.stopped = False
         #: timings of the optimisation calls, in seconds
         self.timings: dict[str, float] = {}
+        #: iterations run in each phase of a job's plan ("early exaggeration", ...)
+        self.phase_iterations: dict[str, int] = {}
+        #: the phases that a stopping rule ended (``n_iter="auto"`` and the like)
+        self.converged: list[str] = []
         self._order: tuple[Any, MapOrder] | None = None
 
     def _locality_order(self) -> MapOrder | None:
@@ -69,6 +73,11 @@ class TSNEEmbedding:
         if cached is None or cached[0] is not self.P:
             self._order = (self.P, MapOrder(self.P))
         return self._order[1]
+
+    def __setstate__(self, state):
+        state.setdefault("phase_iterations", {})  # maps pickled before these existed
+        state.setdefault("converged", [])
+        self.__dict__.update(state)
 
     def __getstate__(self):
         state = self.__dict__.copy()

@@ -32,9 +32,14 @@ class TSNE:
         ``(n_samples - 1) / 3`` are lowered with a warning.
     early_exaggeration, early_exaggeration_iter :
         Exaggeration of the attractive forces during the first phase (default 12 for 250
-        iterations) that lets clusters form.
-    n_iter : int
+        iterations) that lets clusters form. ``early_exaggeration_iter="auto"`` ends
+        the phase when the KL divergence's rate of change has peaked (opt-SNE; at most
+        500 iterations, ``"auto:N"``: at most N); see :mod:`napari_tsne.engine.autostop`.
+    n_iter : int or "auto"
         Iterations of the normal phase after early exaggeration (default 500).
+        ``"auto"`` stops when the KL improves by less than KL/10000 per iteration (at
+        most 2000, ``"auto:N"``: at most N). ``n_iter_`` is the number of iterations
+        run, ``tsne_embedding_.phase_iterations`` those of each phase.
     exaggeration : float
         Exaggeration during the normal phase (1 = plain t-SNE; ~4 separates clusters in
         large data sets).
@@ -83,8 +88,8 @@ class TSNE:
         *,
         perplexity: float | list[float] = 30.0,
         early_exaggeration: float = 12.0,
-        early_exaggeration_iter: int = 250,
-        n_iter: int = 500,
+        early_exaggeration_iter: int | str = 250,
+        n_iter: int | str = 500,
         exaggeration: float = 1.0,
         learning_rate: float | str = "auto",
         metric: str = "euclidean",

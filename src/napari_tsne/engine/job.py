@@ -35,6 +35,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._validation import TSNEInputError, check_data, check_precomputed
+from .autostop import (
+    CHECK_EVERY,
+    PeakRule,
+    StoppingRule,
+    ThresholdRule,
+    parse_schedule,
+    phase_report,
+)
 from .embedding import TSNEEmbedding, _as_callbacks
 from .neighbors import pynndescent_compiled, uses_pynndescent
 from .preparation import StageLog, prepare_embedding
@@ -59,13 +67,17 @@ PhaseCallback = Callable[[str, np.ndarray], None]
 @dataclass
 class Phase:
     """One phase of the plan: ``remaining`` iterations at a fixed ``exaggeration``
-    (None: the live value, read before every chunk)."""
+    (None: the live value, read before every chunk). With a ``rule`` (an automatic
+    phase) ``remaining`` is the maximum and the rule may end the phase sooner."""
 
     name: str
     remaining: int
     exaggeration: float | None
     momentum: float
     started: bool = False
+    rule: StoppingRule | None = None
+    #: the exaggeration of the previous chunk (a change restarts the rule)
+    last_exaggeration: float | None = None
 
 
 @dataclass
@@ -92,6 +104,8 @@ class Result:
     stopped: bool = False
     error: str | None = None
     iterations: int = 0
+    #: the run ended because the optimisation converged (``n_iter="auto"``)
+    converged: bool = False
 
 
 @dataclass
@@ -118,10 +132,14 @@ class LiveValues:
 
 def plan_phases(params: Mapping[str, Any], early_exaggeration_iter: int | None = None):
     """The plan of a map: early exaggeration (if any), then the optimisation at the
-    live exaggeration. ``early_exaggeration_iter`` overrides the parameter's."""
+    live exaggeration; a phase given as "auto" ends by its stopping rule
+    (:mod:`~napari_tsne.engine.autostop`). ``early_exaggeration_iter`` overrides the
+    parameter's (a fixed number)."""
     if early_exaggeration_iter is None:
-        early_exaggeration_iter = params["early_exaggeration_iter"]
-    ee = int(early_exaggeration_iter)
+        ee, ee_auto = parse_schedule(params["early_exaggeration_iter"], "early_exaggeration_iter")
+    else:
+        ee, ee_auto = int(early_exaggeration_iter), False
+    n_iter, auto = parse_schedule(params["n_iter"], "n_iter")
     plan = []
     if ee:
         plan.append(
@@ -130,9 +148,18 @@ def plan_phases(params: Mapping[str, Any], early_exaggeration_iter: int | None =
                 ee,
                 float(params["early_exaggeration"]),
                 float(params["early_momentum"]),
+                rule=PeakRule() if ee_auto else None,
             )
         )
-    plan.append(Phase("optimisation", int(params["n_iter"]), None, float(params["momentum"])))
+    plan.append(
+        Phase(
+            "optimisation",
+            n_iter,
+            None,
+            float(params["momentum"]),
+            rule=ThresholdRule() if auto else None,
+        )
+    )
     return plan
 
 
@@ -179,7 +206,7 @@ class TSNEJob:
         )
         self.phase_callback = phase_callback
         self.extend_options = dict(extend_options or {})
-        ee = int(self.params["early_exaggeration_iter"])
+        ee = parse_schedule(self.params["early_exaggeration_iter"], "early_exaggeration_iter")[0]
         full_ee = (
             FULL_EARLY_EXAGGERATION_ITER
             if full_early_exaggeration_iter is None
@@ -189,6 +216,7 @@ class TSNEJob:
         self.log = StageLog(bool(self.params.get("verbose")))
         self.timings: dict[str, float] = {}
         self._watch = _StopWatch(_as_callbacks(self.params.get("callbacks")))
+        self._converged_in_run = False
         if self.log.verbose:
             self._watch.callbacks.append(_print_progress)
         self._event: threading.Event | None = None
@@ -253,7 +281,8 @@ class TSNEJob:
         """Iterations that the plan still holds (all stages)."""
         total = sum(p.remaining for p in self.plan)
         if self.stage == "sample":
-            total += self.full_early_exaggeration_iter + int(self.params["n_iter"])
+            n_iter = parse_schedule(self.params["n_iter"], "n_iter")[0]
+            total += self.full_early_exaggeration_iter + n_iter
         return total
 
     def more(self, n_iter: int) -> None:
@@ -320,6 +349,7 @@ class TSNEJob:
         self._event = stop
         self._watch.stopped = False
         self._done_in_run = 0
+        self._converged_in_run = False
         self._total_in_run = self.planned()
         if self.emb is None:
             if kernels_need_compiling():
@@ -345,7 +375,11 @@ class TSNEJob:
             yield self._coords("all samples: initialisation")
             if not self.stopped:
                 yield from self._optimise_plan()
-        return Result(stopped=self.stopped, iterations=self._done_in_run)
+        return Result(
+            stopped=self.stopped,
+            iterations=self._done_in_run,
+            converged=self._converged_in_run and not self.plan,
+        )
 
     def _prepare_text(self) -> str:
         n_fit = len(self.sample_idx) if self.stage == "sample" else self.n
@@ -373,6 +407,11 @@ class TSNEJob:
             exg_live, interval = self.live.get()
             k = phase.remaining if interval is None else min(interval, phase.remaining)
             exg = phase.exaggeration if phase.exaggeration is not None else exg_live
+            if phase.rule is not None:
+                k = min(k, CHECK_EVERY)  # the rule reads the KL of each chunk's end
+                if phase.last_exaggeration is not None and exg != phase.last_exaggeration:
+                    phase.rule.reset()  # a new objective: test its convergence afresh
+                phase.last_exaggeration = exg
             keys = (phase.name,) if self.stage == "map" else ("sample",)
             if self.subsampled and self.stage == "map":
                 keys += ("full",)
@@ -393,9 +432,22 @@ class TSNEJob:
             phase.remaining -= done
             self._done_in_run += done
             self.total_iterations += done
+            runs = self.emb.phase_iterations
+            runs[phase.name] = runs.get(phase.name, 0) + done
+            converged = (
+                phase.rule is not None
+                and done > 0
+                and phase.rule.update(self.emb.kl_divergence, done)
+                and phase.remaining > 0
+            )
+            if converged:
+                phase.remaining = 0
+                self.emb.converged.append(phase.name)
+                self._converged_in_run = phase.name == "optimisation"
             if phase.remaining <= 0:
                 self.plan.pop(0)
-                self.log.say(f"{phase.name}: done, KL divergence {self.emb.kl_divergence:.4f}")
+                how = f"converged after {runs[phase.name]} iterations" if converged else "done"
+                self.log.say(f"{phase.name}: {how}, KL divergence {self.emb.kl_divergence:.4f}")
             name = phase.name if self.stage == "map" else f"sample: {phase.name}"
             yield self._coords(name, exg)
 
@@ -479,6 +531,8 @@ class TSNEJob:
         p["subsample"] = int(len(self.sample_idx)) if self.sample_idx is not None else None
         p["n_iter_total"] = int(self.emb.n_iter) if self.emb is not None else 0
         p["kl_divergence"] = float(self.emb.kl_divergence) if self.emb is not None else None
+        if self.emb is not None:
+            p.update(phase_report(self.emb))
         return p
 
 

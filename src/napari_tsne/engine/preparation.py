@@ -26,6 +26,7 @@ from ._validation import (
     check_precomputed,
 )
 from .affinities import affinities_from_knn
+from .autostop import parse_schedule
 from .embedding import TSNEEmbedding
 from .gradients import RepulsionParams, resolve_method
 from .initialization import initialize
@@ -41,13 +42,8 @@ def validated_params(params: Mapping[str, Any], n_samples: int) -> dict[str, Any
     metric = check_metric(params["metric"])
     perplexity = check_perplexity(params["perplexity"], n_samples)
     check_positive(params["early_exaggeration"], "early_exaggeration")
-    check_positive(
-        params["early_exaggeration_iter"],
-        "early_exaggeration_iter",
-        integer=True,
-        allow_zero=True,
-    )
-    check_positive(params["n_iter"], "n_iter", integer=True, allow_zero=True)
+    for name in ("early_exaggeration_iter", "n_iter"):
+        parse_schedule(params[name], name)  # a number of iterations, "auto" or "auto:N"
     for name in ("exaggeration", "dof", "ints_in_interval"):
         check_positive(params[name], name)
     check_positive(params["theta"], "theta", allow_zero=True)
