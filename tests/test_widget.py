@@ -311,19 +311,21 @@ def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, di
     monkeypatch.setattr(job_module, "kernels_need_compiling", lambda: True)
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
-    w = make_widget(viewer, early_exaggeration_iter=200, n_iter=5000, update_interval=5)
+    # a long early phase (1,500 iterations): 200 of 200 points can pass between two
+    # map draws (0.2 s apart), and then no early-exaggeration text is ever shown
+    w = make_widget(viewer, early_exaggeration_iter=1500, n_iter=5000, update_interval=5)
     w.progress_interval = 0.0  # every update, not once a second
     w.source.value = image
     w.run()
     pbar = w._pbar
-    assert pbar is not None and pbar.total == 5200
+    assert pbar is not None and pbar.total == 6500
     texts, values = [], []
     pbar.events.description.connect(lambda e: texts.append(e.value))
     pbar.events.value.connect(lambda e: values.append(e.value))
-    qtbot.waitUntil(lambda: w.embedding is not None and w.embedding.n_iter >= 220, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: w.embedding is not None and w.embedding.n_iter >= 1520, timeout=TIMEOUT)
     # the status line shows phase, iteration and KL (set 20 ms after a map update)
     # (waiting for the optimisation phase's text itself: under load, the text of the
-    # update that passed iteration 220 may still be queued when the run is stopped)
+    # update that passed iteration 1,520 may still be queued when the run is stopped)
     qtbot.waitUntil(lambda: "optimisation: iteration" in w.status.value, timeout=TIMEOUT)
     assert "KL" in w.status.value
     w.stop()
