@@ -58,3 +58,22 @@ def test_engine_does_not_import_gui_modules():
     for path in (ROOT / "src" / "napari_tsne" / "engine").rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(import|from)\s+(napari|qtpy|PyQt|magicgui)", text, re.M), path
+
+
+def test_npy_embed_imports_no_anndata_pandas_or_matplotlib(tmp_path):
+    """Start-up is user time: an array-to-array run needs none of the table or plot
+    libraries (anndata + pandas alone cost about a second here)."""
+    import numpy as np
+
+    X = np.random.default_rng(0).normal(size=(60, 5))
+    np.save(tmp_path / "x.npy", X)
+    code = (
+        "import sys; from napari_tsne.cli import main;"
+        f"rc = main(['embed', {str(tmp_path / 'x.npy')!r}, '-o', {str(tmp_path / 'y.npy')!r},"
+        "'--n-iter', '5', '--early-exaggeration-iter', '5', '-q']);"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'anndata', 'pandas', 'matplotlib'});"
+        "print(bad); sys.exit(rc or (1 if bad else 0))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert np.load(tmp_path / "y.npy").shape == (60, 2)

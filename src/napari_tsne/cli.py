@@ -484,7 +484,8 @@ def cmd_embed(args) -> int:
             progress.close()
     emb = tsne.tsne_embedding_
     Y = np.asarray(tsne.embedding_)
-    params = run_params(tsne, loaded, emb)
+    # the parameters go only into an .h5ad (run_params imports anndata via tl: ~1 s)
+    params = run_params(tsne, loaded, emb) if out.suffix.lower() == ".h5ad" else {}
     written = write_result(out, loaded, Y, args.key, params, args.overwrite)
     msg = f"napari-tsne: wrote {written}"
     if written.suffix.lower() == ".h5ad":
