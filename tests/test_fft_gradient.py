@@ -202,3 +202,39 @@ def test_map_wider_than_grid_falls_back_to_barnes_hut():
     F_ex, S_ex = repulsive_exact(Y, Y, 1.0, True)
     assert np.linalg.norm(S - S_ex) / np.linalg.norm(S_ex) < 1e-2
     assert np.all(S > 0)
+
+
+def test_auto_picks_the_cheaper_of_barnes_hut_and_fft_per_evaluation():
+    """Between 1,000 and 10,000 points (1-D, 2-D) "auto" takes the FFT while its grid
+    has at most one box per point (a compact map), else Barnes-Hut; the result is
+    exactly that of the method chosen."""
+    from napari_tsne.engine.gradients import (
+        BH_OR_FFT,
+        RepulsionParams,
+        cheaper_method,
+        repulsion,
+        resolve_method,
+    )
+
+    assert resolve_method("auto", 1_000, 2) == "exact"
+    assert resolve_method("auto", 6_000, 2) == BH_OR_FFT
+    assert resolve_method("auto", 6_000, 1) == BH_OR_FFT
+    assert resolve_method("auto", 6_000, 3) == "bh"
+    assert resolve_method("auto", 10_001, 2) == "fft"
+    assert resolve_method("bh", 6_000, 2) == "bh"
+    rng = np.random.default_rng(0)
+    params = RepulsionParams()
+    unit = rng.uniform(-0.5, 0.5, size=(6_000, 2))
+    compact, wide = 5.0 * unit, 160.0 * unit  # 50 x 50 vs 160 x 160 intervals
+    assert cheaper_method(compact, params) == "fft"
+    assert cheaper_method(wide, params) == "bh"
+    assert cheaper_method(90.0 * unit, params) == "bh"  # 8,100 boxes > 6,000 points
+    assert cheaper_method(75.0 * unit, params) == "fft"  # 5,625 boxes
+    assert cheaper_method(5.0 * unit[:2_000], params) == "bh"  # 2,500 boxes > 2,000
+    for Y, chosen in ((compact, "fft"), (wide, "bh")):
+        F, S = repulsion(BH_OR_FFT, Y, Y, True, 1.0, params)
+        Fc, Sc = repulsion(chosen, Y, Y, True, 1.0, params)
+        np.testing.assert_array_equal(F, Fc)
+        np.testing.assert_array_equal(S, Sc)
+        Fe, Se = repulsive_exact(Y, Y, 1.0, True)
+        assert np.linalg.norm(F - Fe) / np.linalg.norm(Fe) < 0.03

@@ -12,12 +12,12 @@ __all__ = ["warm_up_kernels"]
 
 
 def warm_up_kernels() -> None:
-    """Run tiny maps (exact and Barnes-Hut gradients) and a tiny transform; the napari
+    """Run tiny maps (exact, Barnes-Hut and FFT gradients) and a tiny transform; the napari
     widget does this in a background thread while the user picks the data."""
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 5))
     with ENGINE_LOCK:
-        for method in ("exact", "bh"):
+        for method in ("exact", "bh", "fft"):
             tsne = TSNE(
                 perplexity=5,
                 n_iter=2,
