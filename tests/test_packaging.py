@@ -71,7 +71,8 @@ def test_npy_embed_imports_no_anndata_pandas_or_matplotlib(tmp_path):
         "import sys; from napari_tsne.cli import main;"
         f"rc = main(['embed', {str(tmp_path / 'x.npy')!r}, '-o', {str(tmp_path / 'y.npy')!r},"
         "'--n-iter', '5', '--early-exaggeration-iter', '5', '-q']);"
-        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'anndata', 'pandas', 'matplotlib'});"
+        "loaded = {m.split('.')[0] for m in sys.modules};"
+        "bad = sorted(loaded & {'anndata', 'pandas', 'matplotlib'});"
         "print(bad); sys.exit(rc or (1 if bad else 0))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -73,7 +73,7 @@ def _fft_available() -> bool:
 
 
 def cheaper_method(Y_src, params: RepulsionParams) -> str:
-    """"fft" while the FFT's grid would have at most one box per source point, else "bh".
+    """``"fft"`` while the FFT's grid has at most one box per source point, else ``"bh"``.
 
     Barnes-Hut's cost grows with the number of points only (its opening criterion does
     not depend on the map's scale); the FFT's with the grid, i.e. with the map's width
