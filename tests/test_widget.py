@@ -192,8 +192,7 @@ def test_anndata_file_sparse_x(make_napari_viewer, qtbot, tmp_path):
     w.file.value = path
     reps = list(w.representation.choices)
     assert {"X", "obsm/X_pca", "layers/counts"} <= set(reps)
-    assert w.representation.value == "obsm/X_pca"
-    w.representation.value = "X"
+    assert w.representation.value == "X"  # 20 variables: X, as scanpy chooses
     assert "sparse" in w.source_info.value
     yielded = []
     w.run()
@@ -414,7 +413,8 @@ def test_export_roundtrip_preserves_file(make_napari_viewer, qtbot, tmp_path):
     assert layer_in.metadata["adata"].n_obs == 120
     w = make_widget(viewer)
     w.source.value = layer_in
-    assert w.representation.value == "obsm/X_pca"
+    assert w.representation.value == "X"  # 20 variables
+    w.representation.value = "obsm/X_pca"
     w.export_key.value = "X_tsne"
     w.run()
     wait_done(qtbot, w)
@@ -918,3 +918,25 @@ def test_demo_screenshot_and_close_when_done(qtbot, tmp_path):
     img = np.asarray(Image.open(shot))
     assert img.shape[0] > 300 and img.shape[1] > 300
     assert len(np.unique(img.reshape(-1, img.shape[-1]), axis=0)) > 20  # not a blank frame
+
+
+@pytest.mark.parametrize("n_vars, expected", [(20, "X"), (50, "X"), (60, "obsm/X_pca")])
+def test_default_representation_follows_scanpy(make_napari_viewer, tmp_path, n_vars, expected):
+    """The form picks what ``sc.tl.tsne`` would use: X for at most 50 variables, else
+    obsm["X_pca"] -- for a file and for a layer read from one."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, n_vars)).astype(np.float32)
+    ad = anndata.AnnData(X=X)
+    ad.obsm["X_pca"] = X[:, :10] - X[:, :10].mean(0)
+    path = tmp_path / "cells.h5ad"
+    ad.write_h5ad(path)
+    viewer = make_napari_viewer(show=True)
+    w = make_widget(viewer)
+    w.source.value = ANNDATA_FILE
+    w.file.value = path
+    assert w.representation.value == expected
+    (layer_in,) = viewer.open(str(path), plugin="napari-tsne")
+    w.source.value = layer_in
+    assert w.representation.value == expected
+    w.add_source.value = layer_in
+    assert w.add_representation.value == expected

@@ -274,6 +274,14 @@ class FormMixin:
         layers = [] if self._closed else usable_layers(self._viewer.layers)
         return [(layer.name, layer) for layer in reversed(layers)] + [(ANNDATA_FILE, ANNDATA_FILE)]
 
+    def _adata_of(self, choice, file_value, cache):
+        """The AnnData behind a source choice (a file or a layer read from one), or None."""
+        if choice is None:
+            return None
+        if isinstance(choice, str) and choice == ANNDATA_FILE:
+            return self._cached_file(file_value, cache, quiet=True)
+        return layer_adata(choice)
+
     def _representations_of(self, choice, file_value, cache) -> list[str]:
         if choice is None:
             return []
@@ -319,7 +327,14 @@ class FormMixin:
         return got
 
     @staticmethod
-    def _preferred_representation(choices: list[str]) -> str | None:
+    def _preferred_representation(choices: list[str], adata=None) -> str | None:
+        """scanpy's rule (``tl.choose_representation``): X for an AnnData of at most
+        ``N_PCS`` (50) variables, else its PCA; then X, then anything but a map."""
+        if adata is not None and "X" in choices:
+            from ..tl import N_PCS
+
+            if adata.n_vars <= N_PCS:
+                return "X"
         for name in ("obsm/X_pca", "X"):
             if name in choices:
                 return name
@@ -335,7 +350,10 @@ class FormMixin:
     def _on_file_changed(self, *args):
         """New representations to choose from: pick the preferred one."""
         self.representation.reset_choices()
-        pref = self._preferred_representation(list(self.representation.choices))
+        pref = self._preferred_representation(
+            list(self.representation.choices),
+            self._adata_of(self.source.value, self.file.value, self._file_cache),
+        )
         if pref is not None:
             self.representation.value = pref
         self._update_source_info()
@@ -343,7 +361,10 @@ class FormMixin:
     def _on_add_source_changed(self, *args):
         self.add_file.visible = self.add_source.value == ANNDATA_FILE
         self.add_representation.reset_choices()
-        pref = self._preferred_representation(list(self.add_representation.choices))
+        pref = self._preferred_representation(
+            list(self.add_representation.choices),
+            self._adata_of(self.add_source.value, self.add_file.value, self._add_cache),
+        )
         if self._source is not None and self._source.representation in list(
             self.add_representation.choices
         ):
