@@ -95,6 +95,36 @@ def test_stop_between_chunks_then_continue_equals_one_run(X):
     np.testing.assert_array_equal(job.emb.coordinates, whole)
 
 
+def test_optimisation_phase_starts_with_a_fresh_optimiser(X):
+    """Early exaggeration -> optimisation resets the gains and the velocity (as
+    scikit-learn's two phases do); Continue with more of the same phase does not."""
+    from napari_tsne.engine.optimizer import OptimizerState
+
+    tsne = TSNE(early_exaggeration_iter=20, n_iter=30, **FAST)
+    fitted = tsne.fit(X).embedding_
+    by_hand = tsne.prepare(X)
+    by_hand.optimize(20, exaggeration=12.0, momentum=0.5)
+    by_hand.state = OptimizerState.fresh(by_hand.coordinates.shape)
+    by_hand.optimize(30, exaggeration=1.0, momentum=0.8)
+    np.testing.assert_array_equal(by_hand.coordinates, fitted)
+    carried = tsne.prepare(X)  # without the reset the map differs
+    carried.optimize(20, exaggeration=12.0, momentum=0.5)
+    carried.optimize(30, exaggeration=1.0, momentum=0.8)
+    assert not np.array_equal(carried.coordinates, fitted)
+    # Continue after the run: more optimisation iterations keep the state
+    job = tsne.job(X, live=LiveValues(exaggeration=1.0, update_interval=None))
+    drain(job.steps())
+    gains = job.emb.state.gains.copy()
+    assert not np.all(gains == 1.0)
+    job.more(10)
+    drain(job.steps())
+    longer = tsne.prepare(X)
+    longer.optimize(20, exaggeration=12.0, momentum=0.5)
+    longer.state = OptimizerState.fresh(longer.coordinates.shape)
+    longer.optimize(40, exaggeration=1.0, momentum=0.8)
+    np.testing.assert_array_equal(job.emb.coordinates, longer.coordinates)
+
+
 def test_live_exaggeration_is_read_between_chunks(X):
     live = LiveValues(exaggeration=1.0, update_interval=10)
     job = TSNE(early_exaggeration_iter=10, n_iter=30, **FAST).job(X, live=live)

