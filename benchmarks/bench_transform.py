@@ -3,8 +3,9 @@
 (a) transform: fit t-SNE on the training images (PCA to 50 dimensions, the same PCA
     for both tools), place the test images with ``transform``; report times and the
     accuracy of predicting each test label from its 10 nearest training points in the
-    map -- this engine next to openTSNE, with the same neighbour search, repulsion
-    method and thread count.
+    map -- this engine next to openTSNE, with the same repulsion method and thread
+    count, each with its own default neighbour search (``--neighbors auto``: faiss
+    here, Annoy in openTSNE) or both with the one named.
 (b) subsample-and-extend on all images with a sample vs a plain full run: wall time
     and leave-one-out 10-NN accuracy in the map.
 
@@ -170,7 +171,12 @@ def main(argv=None):
     p.add_argument("--n-all", type=int, default=70_000, help="points for part (b)")
     p.add_argument("--sample-size", type=int, default=10_000, help="sample for part (b)")
     p.add_argument("--parts", default="a,b", help="'a', 'b' or 'a,b'")
-    p.add_argument("--neighbors", default="pynndescent", choices=["pynndescent", "exact"])
+    p.add_argument(
+        "--neighbors",
+        default="auto",
+        choices=["auto", "pynndescent", "exact"],
+        help="both tools' neighbour search; auto: each its own default (faiss / Annoy)",
+    )
     p.add_argument(
         "--method", default="fft", choices=["fft", "bh"], help="repulsion method, for both tools"
     )
