@@ -35,6 +35,7 @@ __all__ = [
     "map_params",
     "query_representation",
     "reference_from_map",
+    "uses_x",
     "tsne",
 ]
 
@@ -45,6 +46,12 @@ log = logging.getLogger("napari_tsne")
 N_PCS = 50
 #: estimator parameters that are not stored with a map
 _NOT_STORED = ("callbacks", "verbose", "callback_every")
+
+
+def uses_x(adata: anndata.AnnData) -> bool:
+    """scanpy's default (``use_rep=None``): X itself for at most :data:`N_PCS`
+    variables, else the PCA."""
+    return adata.n_vars <= N_PCS
 
 
 # ------------------------------------------------------------------ representation
@@ -158,7 +165,7 @@ def choose_representation(
     if use_rep is None and n_pcs == 0:
         use_rep = "X"
     if use_rep is None:
-        if adata.n_vars <= N_PCS:
+        if uses_x(adata):
             X, name = get_representation(adata, "X")
             return Representation(X, name, None, f"X ({adata.n_vars} variables) directly")
         if "X_pca" not in adata.obsm:

@@ -286,7 +286,7 @@ class FormMixin:
         if choice is None:
             return []
         if isinstance(choice, str) and choice == ANNDATA_FILE:
-            adata = self._cached_file(file_value, cache, quiet=True)
+            adata = self._adata_of(choice, file_value, cache)
             if adata is None:
                 return []
             from ..io import list_representations
@@ -331,9 +331,9 @@ class FormMixin:
         """scanpy's rule (``tl.choose_representation``): X for an AnnData of at most
         ``N_PCS`` (50) variables, else its PCA; then X, then anything but a map."""
         if adata is not None and "X" in choices:
-            from ..tl import N_PCS
+            from ..tl import uses_x
 
-            if adata.n_vars <= N_PCS:
+            if uses_x(adata):
                 return "X"
         for name in ("obsm/X_pca", "X"):
             if name in choices:

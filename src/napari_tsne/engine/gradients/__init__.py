@@ -84,7 +84,7 @@ def cheaper_method(Y_src, params: RepulsionParams) -> str:
     160 wide, 15.8 / 6.3 ms. One box per point (77 x 77 here) is where they cross.
     The choice depends on the coordinates only, so runs stay reproducible.
     """
-    n, d = Y_src.shape
+    n = Y_src.shape[0]
     width = np.max(Y_src, axis=0) - np.min(Y_src, axis=0)
     n_int = np.maximum(np.ceil(width / params.ints_in_interval), params.min_num_intervals)
     return "fft" if float(np.prod(n_int)) <= n else "bh"
