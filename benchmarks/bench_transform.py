@@ -55,6 +55,16 @@ def timed_median(repeats, f, *a, **kw):
     return out, float(np.median(times))
 
 
+def first_transform(tsne, Z, **kw):
+    """``tsne.transform(Z)`` as the first transform into this map: the inverted file that
+    "auto" builds for large batches (kept on the map for later batches) is dropped
+    first, so every timed repeat pays for building it."""
+    knn = tsne.tsne_embedding_.knn
+    if knn is not None:
+        knn._query_ivf = None
+    return tsne.transform(Z, **kw)
+
+
 def warm_up(args):
     """Compile the numba kernels outside the timings (both code paths)."""
     rng = np.random.default_rng(0)
@@ -97,11 +107,11 @@ def bench_transform(args, X, y, split, rows):
         random_state=args.seed,
     )
     _, t_fit = timed(tsne.fit, Ztr)
-    Yte, t_tr = timed_median(args.repeats, tsne.transform, Zte, **tkw)
+    Yte, t_tr = timed_median(args.repeats, first_transform, tsne, Zte, **tkw)
     acc = knn_transfer_accuracy(tsne.embedding_, ytr, Yte, yte)
     ours = t_tr
     rows.append(("(a) napari-tsne fit + transform", len(tr), len(te), t_fit, t_tr, acc))
-    Y0, t_med = timed(tsne.transform, Zte, n_iter=0)
+    Y0, t_med = timed(first_transform, tsne, Zte, n_iter=0)
     rows.append(
         (
             "(a) napari-tsne median placement only",

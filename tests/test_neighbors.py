@@ -310,6 +310,56 @@ def test_reference_index_queries_like_the_graph():
         np.testing.assert_allclose(a[1], b[1])
 
 
+def test_large_batches_query_an_inverted_file_of_the_reference(monkeypatch):
+    # "auto" with a flat index: a batch whose exact search would cost >= QUERY_IVF_WORK
+    # searches a calibrated inverted file of the same rows (thresholds scaled down)
+    monkeypatch.setattr(neighbors, "FAISS_EXACT_MIN", 1000)
+    monkeypatch.setattr(neighbors, "QUERY_IVF_WORK", 1_000_000)
+    monkeypatch.setattr(neighbors, "IVF_MAX_FRACTION", 1 / 4)  # 38 lists: up to 9 probes
+    X = clustered(3500, seed=8, n_clusters=12)
+    ref, new = X[:3000], X[3000:]  # 500 x 3000 x 12 = 1.8e7 >= 1e6
+    graph = compute_neighbors(ref, 15, method="auto", random_state=0)
+    assert graph.method == "exact" and graph.index.kind == "flat" and graph.auto
+    true_idx, true_dist = brute_force(new, ref, 15, "euclidean")
+
+    few_idx, few_dist = graph.query(new[:20], 15)  # 20 x 3000 x 12 < 1e6: exact
+    assert graph._query_ivf is None
+    np.testing.assert_array_equal(few_idx, true_idx[:20])
+
+    idx, dist = graph.query(new, 15)
+    ivf = graph._query_ivf
+    assert isinstance(ivf, FaissIndex) and ivf.kind == "ivf" and ivf.recall >= 0.99
+    assert ivf.nlist == ivf_lists(3000) // 2 and ivf._prepared is None
+    assert recall(idx, true_idx) >= 0.97
+    # true distances of the neighbours found, sorted
+    found = np.take_along_axis(cdist(new, ref), idx.astype(np.int64), axis=1)
+    np.testing.assert_allclose(dist, found, rtol=2e-5, atol=1e-6)
+    assert (np.diff(dist, axis=1) >= 0).all()
+    # the same batch gives the same answer, from this graph or a fresh one
+    np.testing.assert_array_equal(graph.query(new, 15)[0], idx)
+    again = compute_neighbors(ref, 15, method="auto", random_state=1)
+    np.testing.assert_array_equal(again.query(new, 15)[0], idx)
+    # the small batch still searches exactly; the inverted file is not pickled
+    np.testing.assert_array_equal(graph.query(new[:20], 15)[0], few_idx)
+    assert pickle.loads(pickle.dumps(graph))._query_ivf is None
+
+    # an explicit "exact" stays exact at any batch size
+    exact = compute_neighbors(ref, 15, method="exact")
+    np.testing.assert_array_equal(exact.query(new, 15)[0], true_idx)
+    assert not exact.auto and exact._query_ivf is None
+
+
+def test_inverted_file_for_queries_that_fails_calibration_keeps_exact(monkeypatch):
+    # uniform 40-d data: one probe of 64 lists finds few true neighbours
+    monkeypatch.setattr(neighbors, "FAISS_EXACT_MIN", 1000)
+    monkeypatch.setattr(neighbors, "QUERY_IVF_WORK", 1_000_000)
+    X = np.random.default_rng(9).uniform(size=(3300, 40))
+    graph = compute_neighbors(X[:3000], 15, method="auto", random_state=0)
+    idx, _ = graph.query(X[3000:], 10)
+    assert graph._query_ivf is False
+    np.testing.assert_array_equal(idx, brute_force(X[3000:], X[:3000], 10, "euclidean")[0])
+
+
 # ------------------------------------------------------ duplicates, tiny data
 @pytest.mark.parametrize("method", ["exact", "faiss"])
 def test_duplicates(method):

@@ -101,12 +101,15 @@ class FaissIndex:
             raise ValueError(f"unknown faiss index kind {kind!r}")
         X = np.asarray(X)
         self.metric = metric
-        self.kind = kind
-        self.n, self.d = X.shape
         self.centre = (
             X.mean(axis=0, dtype=np.float64) if metric in ("euclidean", "sqeuclidean") else None
         )
-        Xp = self.prepare(X)
+        self._build(self.prepare(X), kind, nlist, nprobe, n_jobs, seed)
+
+    def _build(self, Xp: np.ndarray, kind: str, nlist, nprobe, n_jobs, seed) -> None:
+        """Index the prepared rows ``Xp`` (see :meth:`prepare`)."""
+        self.kind = kind
+        self.n, self.d = Xp.shape
         with faiss_threads(n_jobs) as faiss:
             if kind == "flat":
                 self.nlist = self.nprobe = 1
@@ -133,6 +136,19 @@ class FaissIndex:
         #: IVF: the prepared rows, kept until :meth:`self_graph` (or :meth:`release`);
         #: a flat index's own rows serve instead
         self._prepared: np.ndarray | None = Xp if kind == "ivf" else None
+
+    def inverted_file(
+        self, nlist: int | None = None, *, n_jobs: int | None = None, seed: int | None = None
+    ) -> FaissIndex:
+        """An uncalibrated IVF index (``nlist`` lists; default :func:`ivf_lists`) of this
+        flat index's rows, with the same metric and preparation (so it answers the same
+        :meth:`query` calls, approximately)."""
+        if self.kind != "flat":
+            raise ValueError("inverted_file() needs a flat index")
+        twin = object.__new__(FaissIndex)
+        twin.metric, twin.centre = self.metric, self.centre
+        twin._build(self._flat_data(), "ivf", nlist, None, n_jobs, seed)
+        return twin
 
     # ----------------------------------------------------------------- rows
     def prepare(self, X) -> np.ndarray:

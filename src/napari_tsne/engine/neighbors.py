@@ -25,7 +25,9 @@ precomputed distance matrix / sparse kNN graph.
 The result is a :class:`KNNGraph` of fixed width ``k`` that the affinity code turns
 into P, and which can be queried with new points (``transform``); it keeps the index
 (faiss's, pynndescent's, or the data for numba brute force), so adding samples
-searches the same index and compiles nothing.
+searches the same index and compiles nothing. With "auto", a large batch of new
+samples against a large exact index searches an inverted file of the same rows
+instead (built and calibrated once per map, see :data:`QUERY_IVF_WORK`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import prange
 
-from ._faiss_knn import FAISS_METRICS, FaissIndex
+from ._faiss_knn import FAISS_METRICS, FaissIndex, ivf_lists
 from ._threads import numba_threads, resolve_n_jobs
 from ._validation import TSNEInputError, check_metric
 
@@ -58,6 +60,11 @@ IVF_MAX_FRACTION = 1 / 20
 #: ... and otherwise searches exactly while ``n * n * d <= FALLBACK_EXACT_WORK``, with
 #: pynndescent above
 FALLBACK_EXACT_WORK = 150_000**2 * 50
+#: "auto": a batch of new samples (``transform``) whose exact search against a flat
+#: index would cost ``n_new * n_ref * d`` at least this much (~0.3 s on 2 cores) is
+#: searched in an inverted file of the reference instead (built once per map: ~0.15 s
+#: for 60,000 x 50; 10,000 queries then take 0.1 s instead of 0.6 s at recall 0.997)
+QUERY_IVF_WORK = 10_000_000_000
 
 
 @dataclass
@@ -76,6 +83,17 @@ class KNNGraph:
     #: are mapped the same way and distances are reported in the data's own units
     offset: np.ndarray | None = field(default=None, repr=False)
     scale: float = 1.0
+    #: "auto" chose this search: large batches of queries against a large flat (exact)
+    #: index may then use an inverted file of the same rows (see :meth:`query`)
+    auto: bool = False
+    #: that inverted file, built and calibrated at the first such batch (False: its
+    #: calibration failed, so queries stay exact); not pickled
+    _query_ivf: object | None = field(default=None, repr=False, compare=False)
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_query_ivf"] = None
+        return state
 
     @property
     def n_samples(self) -> int:
@@ -97,13 +115,44 @@ class KNNGraph:
         if isinstance(self.index, FaissIndex):
             if sp.issparse(X_new):
                 X_new = X_new.toarray()
-            idx, dist = self.index.query(X_new, k, n_jobs=n_jobs)
+            index = self._faiss_for(X_new.shape[0], k, n_jobs)
+            idx, dist = index.query(X_new, k, n_jobs=n_jobs)
         elif isinstance(self.index, np.ndarray):  # numba brute force (or a 0.1 pickle)
             with numba_threads(n_jobs):
                 idx, dist = exact_knn(self.index, k, self.metric, X_query=X_new)
         else:
             idx, dist = self.index.query(X_new, k=k)
         return idx.astype(np.int32), _unscale(dist, self.metric, self.scale)
+
+    def _faiss_for(self, n_queries: int, k: int, n_jobs) -> FaissIndex:
+        """The faiss index that answers ``n_queries`` queries: the map's own, or (with
+        "auto", a flat index of at least :data:`FAISS_EXACT_MIN` rows and a batch whose
+        exact search costs ``n_queries * n * d >= QUERY_IVF_WORK``) an inverted file of
+        the same rows calibrated to recall 0.99 at ``k``, as for the map's own graph.
+        The choice depends on the batch only, not on earlier queries."""
+        index = self.index
+        if (
+            not self.auto
+            or index.kind != "flat"
+            or index.n < FAISS_EXACT_MIN
+            or n_queries * index.n * index.d < QUERY_IVF_WORK
+        ):
+            return index
+        with _QUERY_IVF_LOCK:
+            if self._query_ivf is None:
+                # half the lists of a self-graph's index: a batch is usually smaller
+                # than the reference, so training the lists weighs more than probing
+                nlist = max(1, ivf_lists(index.n) // 2)
+                ivf = index.inverted_file(nlist, n_jobs=n_jobs, seed=0)
+                largest = max(1, int(ivf.nlist * IVF_MAX_FRACTION))
+                ok = ivf.calibrate(k, largest_nprobe=largest, seed=0, n_jobs=n_jobs)
+                ivf.release()
+                self._query_ivf = ivf if ok else False
+        return self._query_ivf or index
+
+
+#: builds of :attr:`KNNGraph._query_ivf` (a map may be extended from two threads)
+_QUERY_IVF_LOCK = threading.Lock()
 
 
 #: set once a pynndescent search has run in this process: pynndescent does not cache
@@ -190,13 +239,14 @@ def compute_neighbors(
     k = int(min(n_neighbors, n - 1))
     offset, scale = search_transform(X, metric)
     Xs = _apply_transform(X, offset, scale)
+    auto = method == "auto"
     method, index = _search_index(Xs, k, metric, method, random_state, n_jobs)
     if method == "pynndescent":
         graph = _pynndescent_knn(Xs, k, metric, random_state, n_jobs, verbose)
         graph.offset, graph.scale = offset, scale
     elif isinstance(index, FaissIndex):
         idx, dist = _drop_self(*index.self_graph(k, n_jobs=n_jobs), k)
-        graph = KNNGraph(idx, dist, metric, method, index, offset, scale)
+        graph = KNNGraph(idx, dist, metric, method, index, offset, scale, auto)
     else:  # manhattan, chebyshev: numba brute force
         with numba_threads(n_jobs):
             idx, dist = exact_knn(index, k, metric)
@@ -250,13 +300,15 @@ def reference_index(
     k = min(15, n - 1)
     offset, scale = search_transform(X, metric)
     Xs = _apply_transform(X, offset, scale)
+    auto = method == "auto"
     method, index = _search_index(Xs, k, metric, method, random_state, n_jobs)
     if method == "pynndescent":  # its index is built by searching the graph
         return compute_neighbors(X, k, metric, method, random_state, n_jobs)
     if isinstance(index, FaissIndex):
         index.release()
     self_idx = np.arange(n, dtype=np.int32).reshape(-1, 1)
-    return KNNGraph(self_idx, np.zeros((n, 1), np.float32), metric, method, index, offset, scale)
+    zeros = np.zeros((n, 1), np.float32)
+    return KNNGraph(self_idx, zeros, metric, method, index, offset, scale, auto)
 
 
 #: the search runs in float32: data whose largest magnitude lies outside this range is
