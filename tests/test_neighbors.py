@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial.distance import cdist
 
-from napari_tsne import TSNE, TSNEInputError
+from napari_tsne import TSNE, TSNEInputError, TSNEWarning
 from napari_tsne.engine import _faiss_knn, neighbors
 from napari_tsne.engine._faiss_knn import FaissIndex, ivf_lists, nprobe_ladder
 from napari_tsne.engine.neighbors import (
@@ -358,6 +358,23 @@ def test_inverted_file_for_queries_that_fails_calibration_keeps_exact(monkeypatc
     idx, _ = graph.query(X[3000:], 10)
     assert graph._query_ivf is False
     np.testing.assert_array_equal(idx, brute_force(X[3000:], X[:3000], 10, "euclidean")[0])
+
+
+def test_auto_says_when_it_falls_back_to_pynndescent(monkeypatch):
+    # too large for exact search, and an inverted file that does not reach its recall
+    # within 1/20 of the lists: "auto" searches with pynndescent and says why
+    monkeypatch.setattr(neighbors, "FAISS_EXACT_MIN", 1000)
+    monkeypatch.setattr(neighbors, "FAISS_EXACT_WORK", 1)
+    monkeypatch.setattr(neighbors, "FALLBACK_EXACT_WORK", 1)
+    X = np.random.default_rng(10).uniform(size=(3000, 40)).astype(np.float32)
+    with pytest.warns(TSNEWarning, match="pynndescent searches instead") as record:
+        method, index = neighbors._search_index(X, 15, "euclidean", "auto", 0, 1)
+    assert method == "pynndescent" and index is None
+    text = str(record[0].message)
+    assert "3,000 samples" in text and "neighbors='exact'" in text
+    # asked for explicitly, the inverted file searches as many lists as it needs
+    method, index = neighbors._search_index(X, 15, "euclidean", "faiss", 0, 1)
+    assert method == "faiss" and index.recall >= 0.99
 
 
 # ------------------------------------------------------ duplicates, tiny data

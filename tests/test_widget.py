@@ -271,6 +271,19 @@ def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     assert w.layer.metadata["tsne_params"]["subsample"] == 100
 
 
+def test_engine_warnings_reach_the_message_line(make_napari_viewer, qtbot, digits):
+    # a TSNEWarning raised in the worker (here: perplexity too large for 40 samples,
+    # which the engine lowers) is shown while the run goes on and finishes
+    viewer = make_napari_viewer(show=True)
+    image = add_digits(viewer, digits, 0, 40)
+    w = make_widget(viewer, perplexity=30.0)
+    w.source.value = image
+    w.run()
+    wait_done(qtbot, w)
+    assert "perplexity 30" in last_message(w) and "too large for 40 samples" in last_message(w)
+    assert w.status.value.startswith("done") and w.layer.data.shape == (40, 2)
+
+
 # ------------------------------------------------------------------ stop / continue
 
 

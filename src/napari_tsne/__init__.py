@@ -6,10 +6,10 @@ on first use, as are ``napari_tsne.view`` (opens napari) and ``napari_tsne.jupyt
 (jupyter-scatter).
 """
 
-from .engine import TSNE, TSNEEmbedding, TSNEInputError
+from .engine import TSNE, TSNEEmbedding, TSNEInputError, TSNEWarning
 
 __version__ = "0.1.0"
-__all__ = ["TSNE", "TSNEEmbedding", "TSNEInputError", "__version__", "view"]
+__all__ = ["TSNE", "TSNEEmbedding", "TSNEInputError", "TSNEWarning", "__version__", "view"]
 
 
 def __getattr__(name: str):

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .engine import TSNE, TSNEEmbedding, TSNEInputError
+from .engine import TSNE, TSNEEmbedding, TSNEInputError, TSNEWarning
 from .engine.autostop import phase_report
 from .io import DataReadError, get_representation, sanitize_params, uns_key_for
 
@@ -174,7 +174,7 @@ def choose_representation(
                 f"adata has {adata.n_vars:,} variables and no obsm['X_pca']: computing a "
                 f"PCA with {k} components (stored in obsm['X_pca'], varm['PCs'] and "
                 "uns['pca'] with the map). Pass use_rep='X' to use X itself.",
-                UserWarning,
+                TSNEWarning,
                 stacklevel=3,
             )
             pca = _pca(adata, k, random_state)
@@ -504,7 +504,7 @@ def query_representation(
             warnings.warn(
                 f"{err} Using the new cells' own obsm['X_pca'] instead, which must have "
                 "been computed in the same space as the reference's.",
-                UserWarning,
+                TSNEWarning,
                 stacklevel=3,
             )
             projected = None

@@ -6,6 +6,7 @@ No schedule lives here: the job plans the phases."""
 
 from __future__ import annotations
 
+import html
 import math
 import os
 import sys
@@ -17,7 +18,7 @@ from napari.qt.threading import thread_worker
 from napari.utils import progress
 
 from .._sources import SourceError
-from ..engine import TSNE, TSNEInputError
+from ..engine import TSNE, TSNEInputError, TSNEWarning
 from ..engine.job import Result, TSNEJob, Update
 
 #: niceness added to the engine's thread while it runs, so that the GUI thread gets
@@ -158,6 +159,7 @@ class RunControllerMixin:
         worker.errored.connect(lambda e: self._dispatch(self._on_errored, e))
         worker.aborted.connect(lambda: self._dispatch(self._on_aborted))
         worker.finished.connect(lambda: self._dispatch(self._on_finished))
+        worker.warned.connect(lambda w: self._dispatch(self._on_warned, w))
         total = job.planned()
         try:
             self._pbar = progress(total=max(total, 1), desc="t-SNE: starting")
@@ -311,6 +313,16 @@ class RunControllerMixin:
             self.status.value = f"converged after {emb.n_iter} iterations{kl}"
         else:
             self.status.value = f"done: {emb.n_iter if emb else 0} iterations{kl}"
+
+    def _on_warned(self, warning: tuple):
+        """The engine's warnings (:class:`TSNEWarning`: a parameter adjusted, a slower
+        search chosen) go to the message line as they happen; other libraries'
+        warnings raised in the worker are not the user's business."""
+        message, category = warning[0], warning[1]
+        if self._closed or not isinstance(category, type):
+            return
+        if issubclass(category, TSNEWarning):
+            self._info(f"<span style='color:#e8a33e'>⚠ {html.escape(str(message))}</span>")
 
     def _on_errored(self, err):
         if not self._closed:

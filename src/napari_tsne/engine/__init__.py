@@ -8,7 +8,7 @@ import os
 # Only a default: a user's own setting wins, and it must be set before OpenMP starts.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from ._validation import TSNEInputError
+from ._validation import TSNEInputError, TSNERuntimeWarning, TSNEWarning
 from .affinities import affinities_from_knn
 from .embedding import TSNEEmbedding
 from .estimator import TSNE
@@ -21,6 +21,8 @@ __all__ = [
     "KNNGraph",
     "TSNEEmbedding",
     "TSNEInputError",
+    "TSNERuntimeWarning",
+    "TSNEWarning",
     "TSNEJob",
     "LiveValues",
     "fit_subsample_and_extend",

@@ -16,6 +16,16 @@ class TSNEInputError(ValueError):
     """Raised when data or parameters given to the engine cannot be used."""
 
 
+class TSNEWarning(UserWarning):
+    """Something the user should know about a run that goes on (a parameter adjusted,
+    a slower search chosen). Front ends show these: the CLI as a line on stderr, the
+    napari widget in its message line, Jupyter as a warning."""
+
+
+class TSNERuntimeWarning(TSNEWarning, RuntimeWarning):
+    """A numerical problem the run worked around (skipped steps, a fallback method)."""
+
+
 MIN_SAMPLES = 4
 METRICS = ("euclidean", "sqeuclidean", "cosine", "manhattan", "correlation", "chebyshev")
 
@@ -168,7 +178,7 @@ def check_perplexity(perplexity, n_samples: int, *, warn: bool = True):
                 warnings.warn(
                     f"perplexity {p} is too large for {n_samples} samples; using {limit:.3g} "
                     f"(at most (n_samples - 1) / 3).",
-                    UserWarning,
+                    TSNEWarning,
                     stacklevel=3,
                 )
             p = limit

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 from numba import prange
 
 from ._threads import numba_threads
-from ._validation import TSNEInputError
+from ._validation import TSNEInputError, TSNEWarning
 
 #: Bisection stops at this absolute error in entropy (nats) or after MAX_STEPS steps.
 ENTROPY_TOL = 1e-5
@@ -99,7 +99,7 @@ def conditional_gaussian(distances: np.ndarray, perplexity: float, n_jobs=None) 
             f"Perplexity calibration did not reach the target for {n_failed} point(s) (for "
             f"example points whose neighbours are all at the same distance); their "
             f"affinities use the closest bandwidth found.",
-            UserWarning,
+            TSNEWarning,
             stacklevel=2,
         )
     return P

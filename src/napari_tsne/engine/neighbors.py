@@ -43,7 +43,7 @@ from numba import prange
 
 from ._faiss_knn import FAISS_METRICS, FaissIndex, ivf_lists
 from ._threads import numba_threads, resolve_n_jobs
-from ._validation import TSNEInputError, check_metric
+from ._validation import TSNEInputError, TSNEWarning, check_metric
 
 #: searches of ``neighbors=`` (besides the aliases of pynndescent below)
 NEIGHBOR_METHODS = ("auto", "exact", "faiss", "pynndescent")
@@ -196,6 +196,20 @@ def resolve_neighbors(
     return "exact" if cheap else "faiss"
 
 
+def _fallback_notice(n: int, recall: float, nprobe: int, nlist: int) -> str:
+    """What "auto" tells the user when an inverted file does not pay and pynndescent
+    searches instead (a long search, and a compilation the front ends did not predict)."""
+    compile_note = "" if pynndescent_compiled() else " (compiling it first: ~1 min per session)"
+    return (
+        f"neighbors='auto': an inverted-file index of these {n:,} samples finds only "
+        f"{recall:.1%} of the true neighbours searching {nprobe} of its {nlist} lists "
+        f"(target 99%): the data have too little cluster structure for it, so "
+        f"pynndescent searches instead{compile_note}. neighbors='exact' gives exact "
+        f"neighbours (slow at this size); neighbors='faiss' the inverted file with as "
+        f"many lists searched as 99% needs."
+    )
+
+
 def _fallback(n_samples: int, n_features: int) -> str:
     """ "auto"'s search where an IVF index does not pay (see the module's docstring)."""
     return "exact" if n_samples**2 * n_features <= FALLBACK_EXACT_WORK else "pynndescent"
@@ -276,9 +290,11 @@ def _search_index(Xs, k: int, metric: str, method: str, random_state, n_jobs):
             return method, index
         if requested != "auto":  # searched every list: exact, and said so
             return method, index
+        recall, nprobe, nlist = index.recall, index.nprobe, index.nlist
         del index
         method = _fallback(n, d)
         if method == "pynndescent":
+            warnings.warn(_fallback_notice(n, recall, nprobe, nlist), TSNEWarning, stacklevel=3)
             return method, None
     return method, FaissIndex(Xd, metric, "flat", n_jobs=n_jobs)
 
@@ -466,7 +482,7 @@ def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
                 f"The precomputed kNN graph has only {min_count} neighbours in some rows; "
                 f"perplexity-based affinities want {k}. Using {min_count}. Build the graph "
                 f"with more neighbours (e.g. KNeighborsTransformer(n_neighbors={k})).",
-                UserWarning,
+                TSNEWarning,
                 stacklevel=3,
             )
             k = min_count

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from ._validation import TSNERuntimeWarning
+
 #: A callback gets (iteration, kl_divergence, coordinates) and returns True to stop.
 Callback = Callable[[int, float, np.ndarray], bool | None]
 
@@ -120,7 +122,7 @@ def gradient_descent(
         warnings.warn(
             f"The gradient or the step was not finite for {n_bad_total} point-step(s); those "
             f"steps were skipped. Lower the learning rate or the exaggeration.",
-            RuntimeWarning,
+            TSNERuntimeWarning,
             stacklevel=3,
         )
     return float(kl), n_iter, False

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from numba import prange
 
 from ._threads import numba_threads
-from ._validation import MIN_SAMPLES, TSNEInputError, check_data, check_positive
+from ._validation import MIN_SAMPLES, TSNEInputError, TSNEWarning, check_data, check_positive
 from .affinities import affinities_from_knn
 from .gradients import EXACT_MAX_N, RepulsionParams, kl_gradient, repulsion, resolve_method
 from .optimizer import Callback, OptimizerState, gradient_descent
@@ -708,7 +708,7 @@ def transform_embedding(
         if perplexity >= k and affinities_used and k > 1:
             warnings.warn(
                 f"perplexity {perplexity} is too large for {k} neighbours; using {k / 3:.3g}.",
-                UserWarning,
+                TSNEWarning,
                 stacklevel=3,
             )
             perplexity = k / 3

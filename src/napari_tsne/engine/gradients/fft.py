@@ -42,6 +42,8 @@ import numpy as np
 import scipy.fft as sfft
 from numba import prange
 
+from .._validation import TSNERuntimeWarning
+
 #: dtype of the charge grids and the FFTs
 _FFT_DTYPE = np.float32
 #: cap on the intervals per dimension of a 2-D map (about 1 GB of FFT buffers at the
@@ -625,7 +627,7 @@ def repulsive_fft(
             f"({MAX_INTERVALS_2D} intervals of {ints_in_interval:g}); computing the "
             "repulsion by Barnes-Hut while it is. A map this wide usually means a "
             "learning rate or exaggeration far too large.",
-            RuntimeWarning,
+            TSNERuntimeWarning,
             stacklevel=2,
         )
         return repulsive_bh(Ys, Yt, float(dof), bool(same), 0.5)
