@@ -54,10 +54,12 @@ def hierarchical_mixture(n: int, d: int = 50, seed: int = 0):
 class StageMemory(io.TextIOBase):
     """Stands in for stderr: passes everything through, reads the engine's verbose
     stage lines (``[napari-tsne] NAME ...`` / ``[napari-tsne] NAME: 1.23 s``) and
-    records, per stage, its time and the peak RSS sampled while it ran."""
+    phase lines (``[napari-tsne] NAME (250 iterations)`` / ``[napari-tsne] NAME: done,
+    KL ...``, timed here) and records, per stage, its time and the peak RSS sampled
+    while it ran."""
 
-    START = re.compile(r"^\[napari-tsne\] (.+?) \.\.\.$")
-    END = re.compile(r"^\[napari-tsne\] (.+?): ([0-9.]+) s$")
+    START = re.compile(r"^\[napari-tsne\] (.+?)(?: \.\.\.| \(\d+ iterations\))$")
+    END = re.compile(r"^\[napari-tsne\] (.+?): (?:([0-9.]+) s|(?:done|converged|stopped)\b.*)$")
 
     def __init__(self, stream):
         import psutil
@@ -65,6 +67,7 @@ class StageMemory(io.TextIOBase):
         self.stream = stream
         self.proc = psutil.Process()
         self.open: dict[str, float] = {}  # stage -> peak so far
+        self.started: dict[str, float] = {}  # stage -> perf_counter at its start line
         self.stages: list[dict] = []
         self.peak = self.proc.memory_info().rss
         self.buf = ""
@@ -90,12 +93,18 @@ class StageMemory(io.TextIOBase):
             if m := self.START.match(line.strip()):
                 self._sample()
                 self.open[m.group(1)] = self.proc.memory_info().rss
+                self.started[m.group(1)] = time.perf_counter()
             elif m := self.END.match(line.strip()):
                 self._sample()
                 name = m.group(1)  # the start line may add " (n points)"
                 key = next((k for k in reversed(self.open) if k.startswith(name)), None)
                 peak = self.open.pop(key) if key is not None else self.peak
-                self.stages.append({"stage": name, "s": float(m.group(2)), "peak_gb": peak / 1e9})
+                t0 = self.started.pop(key, None) if key is not None else None
+                if m.group(2) is not None:
+                    seconds = float(m.group(2))
+                else:  # a phase line: timed from its start line
+                    seconds = time.perf_counter() - t0 if t0 is not None else float("nan")
+                self.stages.append({"stage": name, "s": seconds, "peak_gb": peak / 1e9})
         return len(s)
 
     def flush(self):
