@@ -59,10 +59,15 @@ def test_perplexity_affinities_match_dense(blobs):
     assert (abs(P - P.T) > 1e-9).nnz == 0
 
 
-def test_symmetrize_matches_a_dense_sum():
+@pytest.mark.parametrize("parallel", [False, True])
+def test_symmetrize_matches_a_dense_sum(parallel, monkeypatch):
     """(P_cond + P_cond^T) / 2n from a kNN list, with zeros (dropped), a neighbour
-    listed twice (summed) and mutual and one-way neighbours, against a dense sum."""
+    listed twice (summed) and mutual and one-way neighbours, against a dense sum; the
+    parallel merge of large maps (threshold lowered here) gives the same matrix."""
+    from napari_tsne.engine import affinities
     from napari_tsne.engine.affinities import symmetrize
+
+    monkeypatch.setattr(affinities, "PARALLEL_MERGE_MIN", 0 if parallel else 10**9)
 
     rng = np.random.default_rng(0)
     n, k = 500, 12
@@ -80,6 +85,11 @@ def test_symmetrize_matches_a_dense_sum():
     np.testing.assert_array_equal(P.toarray() > 0, dense > 0)
     np.testing.assert_allclose(P.toarray(), dense, rtol=1e-6, atol=1e-12)
     assert abs(P.sum(dtype=np.float64) - 1) < 1e-6
+    if parallel:
+        monkeypatch.setattr(affinities, "PARALLEL_MERGE_MIN", 10**9)
+        serial = symmetrize(idx, vals)
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(P, part), getattr(serial, part))
 
 
 def test_conditional_rows_reach_target_perplexity(blobs):

@@ -21,6 +21,9 @@ from numba import prange
 from ._threads import numba_threads
 from ._validation import TSNEInputError, TSNEWarning
 
+#: maps of at least this many points merge the rows of P + P^T in parallel (see
+#: :func:`_merge_rows`)
+PARALLEL_MERGE_MIN = 200_000
 #: Bisection stops at this absolute error in entropy (nats) or after MAX_STEPS steps.
 ENTROPY_TOL = 1e-5
 MAX_STEPS = 200
@@ -110,7 +113,7 @@ def conditional_uniform(distances: np.ndarray) -> np.ndarray:
     return np.full((n, k), 1.0 / k)
 
 
-def symmetrize(indices: np.ndarray, P_cond: np.ndarray) -> sp.csr_matrix:
+def symmetrize(indices: np.ndarray, P_cond: np.ndarray, n_jobs=None) -> sp.csr_matrix:
     """``(P + P^T) / (2 n)`` as CSR with float32 data and int32 indices, summing to one.
 
     Built in two linear passes (the kNN lists transposed by a counting sort, then each
@@ -128,11 +131,13 @@ def symmetrize(indices: np.ndarray, P_cond: np.ndarray) -> sp.csr_matrix:
     # the counting pass gets empty arrays of the writing pass's types: one compiled
     # specialisation serves both (a second one cost ~4 s of compilation on a first run)
     no_cols, no_data = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, no_cols, no_data)
-    np.cumsum(indptr, out=indptr)
-    cols = np.empty(indptr[-1], dtype=np.int32)
-    data = np.empty(indptr[-1], dtype=np.float32)
-    _merge_rows(idx, vals, tptr, src, tval, 1.0 / total, False, indptr, cols, data)
+    merge = _merge_rows_parallel if n >= PARALLEL_MERGE_MIN else _merge_rows
+    with numba_threads(n_jobs):
+        merge(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, no_cols, no_data)
+        np.cumsum(indptr, out=indptr)
+        cols = np.empty(indptr[-1], dtype=np.int32)
+        data = np.empty(indptr[-1], dtype=np.float32)
+        merge(idx, vals, tptr, src, tval, 1.0 / total, False, indptr, cols, data)
     return sp.csr_matrix((data, cols, indptr), shape=(n, n))
 
 
@@ -181,41 +186,54 @@ def _argsort_small(values, order):
             order[j] = item
 
 
-@numba.njit(nogil=True, cache=True)
-def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
+@numba.njit(nogil=True, cache=True, inline="always")
+def _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
     """Row ``i`` of ``P_cond + P_cond^T``: its own (sorted) kNN list merged with the
     transposed list, equal columns summed, zeros dropped, values times ``scale``.
-    ``count_only``: store the row lengths in ``indptr[i + 1]``; otherwise write the
-    row at ``indptr[i]``.
+    ``count_only``: store the row length in ``indptr[i + 1]``; otherwise write the
+    row at ``indptr[i]``. Touches row ``i``'s places only (so rows can run in parallel)."""
+    k = indices.shape[1]
+    own = np.empty(k, dtype=np.int64)
+    _argsort_small(indices[i], own)
+    a = 0
+    b = tptr[i]
+    b_end = tptr[i + 1]
+    out = 0 if count_only else indptr[i]
+    while a < k or b < b_end:
+        ca = indices[i, own[a]] if a < k else np.int32(2**31 - 1)
+        cb = src[b] if b < b_end else np.int32(2**31 - 1)
+        c = min(ca, cb)
+        v = 0.0
+        while a < k and indices[i, own[a]] == c:
+            v += vals[i, own[a]]
+            a += 1
+        while b < b_end and src[b] == c:
+            v += tval[b]
+            b += 1
+        if v != 0.0:
+            if not count_only:
+                cols[out] = c
+                data[out] = v * scale
+            out += 1
+    if count_only:
+        indptr[i + 1] = out
 
-    Serial: it runs twice per map, and ``parallel=True`` cost 2.5 s more compilation
-    on a first run for a gain below 0.1 s at 20,000 points (none on a loaded machine)."""
-    n, k = indices.shape
-    for i in range(n):
-        own = np.empty(k, dtype=np.int64)
-        _argsort_small(indices[i], own)
-        a = 0
-        b = tptr[i]
-        b_end = tptr[i + 1]
-        out = 0 if count_only else indptr[i]
-        while a < k or b < b_end:
-            ca = indices[i, own[a]] if a < k else np.int32(2**31 - 1)
-            cb = src[b] if b < b_end else np.int32(2**31 - 1)
-            c = min(ca, cb)
-            v = 0.0
-            while a < k and indices[i, own[a]] == c:
-                v += vals[i, own[a]]
-                a += 1
-            while b < b_end and src[b] == c:
-                v += tval[b]
-                b += 1
-            if v != 0.0:
-                if not count_only:
-                    cols[out] = c
-                    data[out] = v * scale
-                out += 1
-        if count_only:
-            indptr[i + 1] = out
+
+@numba.njit(nogil=True, cache=True)
+def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
+    """:func:`_merge_row` for every row, serially: below
+    :data:`PARALLEL_MERGE_MIN` points ``parallel=True`` costs more (2.5 s of compilation
+    on a first run) than it saves (below 0.1 s at 20,000 points)."""
+    for i in range(indices.shape[0]):
+        _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data)
+
+
+@numba.njit(nogil=True, cache=True, parallel=True)
+def _merge_rows_parallel(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
+    """:func:`_merge_row` for every row, rows in parallel (race-free: each row writes
+    its own places), for maps of at least :data:`PARALLEL_MERGE_MIN` points."""
+    for i in prange(indices.shape[0]):
+        _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data)
 
 
 def affinities_from_knn(
@@ -245,4 +263,4 @@ def affinities_from_knn(
         )
     if not symmetric:
         return P_cond
-    return symmetrize(indices, P_cond)
+    return symmetrize(indices, P_cond, n_jobs)
