@@ -25,7 +25,7 @@ anndata = pytest.importorskip("anndata")
 
 from napari_tsne._sample_data import load_digits_arrays  # noqa: E402
 from napari_tsne._sources import ANNDATA_FILE  # noqa: E402
-from napari_tsne._widget import TSNEWidget  # noqa: E402
+from napari_tsne._widget import TSNEWidget, run_controller  # noqa: E402
 from napari_tsne.engine import TSNEEmbedding  # noqa: E402
 from napari_tsne.engine.warmup import warm_up_kernels  # noqa: E402
 
@@ -271,16 +271,19 @@ def test_subsample_and_extend(make_napari_viewer, qtbot, digits):
     assert w.layer.metadata["tsne_params"]["subsample"] == 100
 
 
-def test_engine_warnings_reach_the_message_line(make_napari_viewer, qtbot, digits):
+def test_engine_warnings_reach_the_message_line(make_napari_viewer, qtbot, digits, monkeypatch):
     # a TSNEWarning raised in the worker (here: perplexity too large for 40 samples,
     # which the engine lowers) is shown while the run goes on and finishes
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 40)
     w = make_widget(viewer, perplexity=30.0)
     w.source.value = image
+    shown = []
+    monkeypatch.setattr(run_controller, "show_warning", shown.append)
     w.run()
     wait_done(qtbot, w)
     assert "perplexity 30" in last_message(w) and "too large for 40 samples" in last_message(w)
+    assert len(shown) == 1 and "too large for 40 samples" in shown[0]
     assert w.status.value.startswith("done") and w.layer.data.shape == (40, 2)
 
 

@@ -16,6 +16,7 @@ import time
 import numpy as np
 from napari.qt.threading import thread_worker
 from napari.utils import progress
+from napari.utils.notifications import show_warning
 
 from .._sources import SourceError
 from ..engine import TSNE, TSNEInputError, TSNEWarning
@@ -316,13 +317,16 @@ class RunControllerMixin:
 
     def _on_warned(self, warning: tuple):
         """The engine's warnings (:class:`TSNEWarning`: a parameter adjusted, a slower
-        search chosen) go to the message line as they happen; other libraries'
+        search chosen) go to the message line and to napari's notifications (the
+        message line sits at the foot of a long dock) as they happen; other libraries'
         warnings raised in the worker are not the user's business."""
         message, category = warning[0], warning[1]
         if self._closed or not isinstance(category, type):
             return
         if issubclass(category, TSNEWarning):
             self._info(f"<span style='color:#e8a33e'>⚠ {html.escape(str(message))}</span>")
+            if self._alive():
+                show_warning(str(message))
 
     def _on_errored(self, err):
         if not self._closed:
