@@ -167,7 +167,8 @@ def test_auto_keeps_an_ivf_index_only_where_it_pays(monkeypatch):
     # ... or with pynndescent where exact search would be too slow
     monkeypatch.setattr(neighbors, "FALLBACK_EXACT_WORK", 0)
     monkeypatch.setattr(neighbors, "_pynndescent_knn", fake_pynndescent)
-    assert compute_neighbors(Y, 10, random_state=0).method == "pynndescent"
+    with pytest.warns(TSNEWarning, match="pynndescent searches instead"):
+        assert compute_neighbors(Y, 10, random_state=0).method == "pynndescent"
     # an explicit "faiss" raises nprobe as far as it takes (up to all lists)
     knn = compute_neighbors(Y[:3000], 10, method="faiss", random_state=0)
     assert knn.method == "faiss" and knn.index.recall >= 0.99

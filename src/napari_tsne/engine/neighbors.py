@@ -145,7 +145,7 @@ class KNNGraph:
                 # than the reference, so training the lists weighs more than probing
                 nlist = max(1, ivf_lists(index.n) // 2)
                 ivf = index.inverted_file(nlist, n_jobs=n_jobs, seed=0)
-                largest = max(1, int(ivf.nlist * IVF_MAX_FRACTION))
+                largest = _auto_largest_nprobe(ivf)
                 ok = ivf.calibrate(k, largest_nprobe=largest, seed=0, n_jobs=n_jobs)
                 ivf.release()
                 self._query_ivf = ivf if ok else False
@@ -195,6 +195,12 @@ def resolve_neighbors(
         return "exact" if n_samples < EXACT_THRESHOLD else "pynndescent"
     cheap = n_samples < FAISS_EXACT_MIN or n_samples**2 * n_features <= FAISS_EXACT_WORK
     return "exact" if cheap else "faiss"
+
+
+def _auto_largest_nprobe(index: FaissIndex) -> int:
+    """The most lists "auto" lets an IVF index search per query (:data:`IVF_MAX_FRACTION`
+    of them): beyond that, exact search or pynndescent is cheaper."""
+    return max(1, int(index.nlist * IVF_MAX_FRACTION))
 
 
 def _fallback_notice(n: int, recall: float, nprobe: int, nlist: int) -> str:
@@ -284,9 +290,7 @@ def _search_index(Xs, k: int, metric: str, method: str, random_state, n_jobs):
     seed = _seed(random_state)
     if method == "faiss":
         index = FaissIndex(Xd, metric, "ivf", n_jobs=n_jobs, seed=seed)
-        largest = None
-        if requested == "auto":
-            largest = max(1, int(index.nlist * IVF_MAX_FRACTION))
+        largest = _auto_largest_nprobe(index) if requested == "auto" else None
         if index.calibrate(k + 1, largest_nprobe=largest, seed=seed, n_jobs=n_jobs):
             return method, index
         if requested != "auto":  # searched every list: exact, and said so
