@@ -191,6 +191,28 @@ def test_a_change_of_exaggeration_restarts_the_test(digits):
     assert {e for i, e in seen if i > change} == {3.0}
 
 
+def test_progress_total_shrinks_when_a_phase_converges(digits):
+    """A progress bar counts to what the run will do: an automatic stop takes the
+    iterations it saved off the total, and the bar ends full."""
+    job = TSNE(
+        random_state=0, n_jobs=1, early_exaggeration_iter="auto", n_iter="auto"
+    ).job(digits[:600])
+    planned = job.planned()
+    updates = [u for u in _drain(job.steps()) if u.kind == "coords"]
+    totals = [u.total for u in updates]
+    assert totals[0] == planned and totals == sorted(totals, reverse=True)
+    assert updates[-1].done == updates[-1].total == job.emb.n_iter < planned
+    assert all(u.done <= u.total for u in updates)
+
+
+def _drain(gen):
+    try:
+        while True:
+            yield next(gen)
+    except StopIteration:
+        return
+
+
 # ----------------------------------------------------------- the command line
 def test_cli_n_iter_auto(tmp_path, digits, capsys):
     data = tmp_path / "digits.npy"

@@ -445,6 +445,8 @@ class TSNEJob:
                 and phase.remaining > 0
             )
             if converged:
+                # the progress bar's total shrinks to what the run will now do
+                self._total_in_run -= phase.remaining
                 phase.remaining = 0
                 self.emb.converged.append(phase.name)
                 self._converged_in_run = phase.name == "optimisation"
