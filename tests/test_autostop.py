@@ -194,9 +194,9 @@ def test_a_change_of_exaggeration_restarts_the_test(digits):
 def test_progress_total_shrinks_when_a_phase_converges(digits):
     """A progress bar counts to what the run will do: an automatic stop takes the
     iterations it saved off the total, and the bar ends full."""
-    job = TSNE(
-        random_state=0, n_jobs=1, early_exaggeration_iter="auto", n_iter="auto"
-    ).job(digits[:600])
+    job = TSNE(random_state=0, n_jobs=1, early_exaggeration_iter="auto", n_iter="auto").job(
+        digits[:600]
+    )
     planned = job.planned()
     updates = [u for u in _drain(job.steps()) if u.kind == "coords"]
     totals = [u.total for u in updates]
