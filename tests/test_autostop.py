@@ -125,19 +125,23 @@ def runs(digits):
     return fixed, job, auto, auto.n_iter, np.array(auto.coordinates)
 
 
-@pytest.mark.xfail(
-    reason="issue #17 target not met on this machine: auto stops digits after 440 "
-    "iterations at KL 0.7562 vs the fixed 0.7475 (+1.2%, target 1%); see the session 9 note",
-    strict=False,
-)
-def test_auto_stops_earlier_at_the_same_kl(runs):
-    fixed, _, auto, n_iter, Y = runs
+def test_auto_stops_earlier(runs):
+    fixed, _, auto, n_iter, _ = runs
     assert fixed.n_iter_ == 750
     assert n_iter <= 0.7 * 750  # the target: at least 30% fewer iterations
     assert auto.converged == ["early exaggeration", "optimisation"]
     ee, opt = auto.phase_iterations["early exaggeration"], auto.phase_iterations["optimisation"]
     assert ee + opt == n_iter and MIN_EARLY_EXAGGERATION_ITER <= ee < 250
     assert opt >= MIN_OPTIMISATION_ITER and n_iter % CHECK_EVERY == 0
+
+
+@pytest.mark.xfail(
+    reason="issue #17 target not met on this machine: auto stops digits after 440 "
+    "iterations at KL 0.7562 vs the fixed 0.7475 (+1.2%, target 1%); see the session 9 note",
+    strict=False,
+)
+def test_auto_stops_at_the_same_kl(runs):
+    fixed, _, auto, _, Y = runs
     kl_fixed = dense_kl(fixed.tsne_embedding_.P, fixed.embedding_)
     kl_auto = dense_kl(auto.P, Y)
     assert kl_auto <= 1.01 * kl_fixed
