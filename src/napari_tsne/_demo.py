@@ -16,7 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from ._options import EMBED_OPTIONS
+
 __all__ = ["run_demo", "demo_headless", "display_available"]
+
+#: the demo runs the schedule every front end defaults to
+_DEFAULTS = {o.name: o.default for o in EMBED_OPTIONS}
 
 
 def display_available() -> bool:
@@ -33,8 +38,8 @@ def run_demo(
     output_dir: str | os.PathLike[str] = "napari-tsne-demo",
     *,
     n_samples: int | None = None,
-    n_iter: int = 500,
-    early_exaggeration_iter: int = 250,
+    n_iter: int = _DEFAULTS["n_iter"],
+    early_exaggeration_iter: int = _DEFAULTS["early_exaggeration_iter"],
     n_jobs: int | None = None,
     random_state: int = 42,
     block: bool = True,
@@ -83,8 +88,8 @@ def demo_headless(
     output_dir: str | os.PathLike[str] = "napari-tsne-demo",
     *,
     n_samples: int | None = None,
-    n_iter: int = 500,
-    early_exaggeration_iter: int = 250,
+    n_iter: int = _DEFAULTS["n_iter"],
+    early_exaggeration_iter: int = _DEFAULTS["early_exaggeration_iter"],
     n_jobs: int | None = None,
     random_state: int = 42,
     quiet: bool = False,

@@ -200,9 +200,9 @@ EMBED_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "n_iter",
-        500,
+        750,
         "iterations after the early-exaggeration phase; 'auto': until the KL improves by "
-        "less than KL/10000 per iteration (at most 2000; 'auto:N': at most N)",
+        "less than KL/12000 per iteration (at most 2000; 'auto:N': at most N)",
         type=parse_iterations,
         metavar="N",
         widget=_spin(

@@ -36,8 +36,9 @@ class TSNE:
         the phase when the KL divergence's rate of change has peaked (opt-SNE; at most
         500 iterations, ``"auto:N"``: at most N); see :mod:`napari_tsne.engine.autostop`.
     n_iter : int or "auto"
-        Iterations of the normal phase after early exaggeration (default 500).
-        ``"auto"`` stops when the KL improves by less than KL/10000 per iteration (at
+        Iterations of the normal phase after early exaggeration (default 750: 1,000 in
+        all, as scikit-learn, scanpy and FIt-SNE run).
+        ``"auto"`` stops when the KL improves by less than KL/12000 per iteration (at
         most 2000, ``"auto:N"``: at most N). ``n_iter_`` is the number of iterations
         run, ``tsne_embedding_.phase_iterations`` those of each phase.
     exaggeration : float
@@ -89,7 +90,7 @@ class TSNE:
         perplexity: float | list[float] = 30.0,
         early_exaggeration: float = 12.0,
         early_exaggeration_iter: int | str = 250,
-        n_iter: int | str = 500,
+        n_iter: int | str = 750,
         exaggeration: float = 1.0,
         learning_rate: float | str = "auto",
         metric: str = "euclidean",
