@@ -422,3 +422,22 @@ def test_large_maps_use_the_locality_order(monkeypatch, digits):
     assert 0 < np.abs(np.asarray(ordered) - Yp).max() <= 1e-2 * np.ptp(Yp)
     assert abs(ordered.kl_divergence - plain.kl_divergence) <= 1e-3 * plain.kl_divergence
     assert pickle.loads(pickle.dumps(ordered))._order is None  # a cache, not pickled
+
+
+def test_kl_reuses_the_constant_part_of_one_P(digits):
+    # sum p log p is computed once per P (the KL is asked for every 10 iterations by
+    # "auto" and by live views); the cached value gives the same KL, and a new P is
+    # not scored with the old one's
+    emb = TSNE(random_state=0, n_jobs=1).prepare(digits[0][:300])
+    Y = emb.coordinates + np.random.default_rng(0).normal(size=emb.shape)
+    fresh = kl_gradient(Y, emb.P)[1]
+    terms = emb._kl_p_terms()
+    assert emb._kl_p_terms() is terms
+    assert kl_gradient(Y, emb.P, p_terms=terms)[1] == fresh
+    emb.P = (emb.P * 0.5 + emb.P.T * 0.5).tocsr()  # another P object
+    assert emb._kl_p_terms() is not terms
+    assert kl_gradient(Y, emb.P, p_terms=emb._kl_p_terms())[1] == kl_gradient(Y, emb.P)[1]
+    emb.optimize(20, callbacks=lambda it, kl, Yc: None, callback_every=10)
+    assert np.isfinite(emb.kl_divergence)
+    clone = pickle.loads(pickle.dumps(emb))  # the cache is not pickled, and rebuilt
+    assert clone._p_terms is None and clone._kl_p_terms()[0] == emb._kl_p_terms()[0]

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from ._threads import numba_threads
 from ._validation import TSNEInputError, check_positive
 from .gradients import RepulsionParams, kl_gradient, resolve_method
-from .gradients.attractive import LOCALITY_MIN_N, MapOrder
+from .gradients.attractive import LOCALITY_MIN_N, MapOrder, p_log_p
 from .neighbors import KNNGraph
 from .optimizer import Callback, OptimizerState, gradient_descent
 
@@ -64,6 +64,7 @@ class TSNEEmbedding:
         #: the phases that a stopping rule ended (``n_iter="auto"`` and the like)
         self.converged: list[str] = []
         self._order: tuple[Any, MapOrder] | None = None
+        self._p_terms: tuple[Any, tuple[float, np.ndarray]] | None = None
 
     def _locality_order(self) -> MapOrder | None:
         """The cache-friendly order of ``P`` for large maps (built once per ``P``)."""
@@ -74,6 +75,15 @@ class TSNEEmbedding:
             self._order = (self.P, MapOrder(self.P))
         return self._order[1]
 
+    def _kl_p_terms(self) -> tuple[float, np.ndarray]:
+        """``sum p log p`` and the row sums of ``P`` (computed once per ``P``): the
+        constant part of every KL evaluation, which an automatic stopping rule or a
+        live view asks for every 10 iterations."""
+        cached = getattr(self, "_p_terms", None)  # absent in maps pickled before it
+        if cached is None or cached[0] is not self.P:
+            self._p_terms = (self.P, p_log_p(self.P.indptr, self.P.data))
+        return self._p_terms[1]
+
     def __setstate__(self, state):
         state.setdefault("phase_iterations", {})  # maps pickled before these existed
         state.setdefault("converged", [])
@@ -82,6 +92,7 @@ class TSNEEmbedding:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_order"] = None  # a cache of P's size, rebuilt when needed
+        state["_p_terms"] = None
         return state
 
     # ------------------------------------------------------------------ array-like
@@ -148,6 +159,7 @@ class TSNEEmbedding:
                 params=params,
                 compute_kl=compute_kl,
                 order=order,
+                p_terms=self._kl_p_terms() if compute_kl else None,
             )
 
         self.stopped = False

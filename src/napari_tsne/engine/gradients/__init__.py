@@ -127,6 +127,7 @@ def kl_gradient(
     params: RepulsionParams = RepulsionParams(),
     compute_kl: bool = True,
     order: MapOrder | None = None,
+    p_terms: tuple[float, np.ndarray] | None = None,
 ):
     """Gradient of KL(P || Q) with respect to ``Y`` and the KL itself (or ``nan``).
 
@@ -136,6 +137,9 @@ def kl_gradient(
     point is placed as if it were the only one, so new points do not interact).
     The KL is always that of the un-exaggerated P. ``order`` (a :class:`MapOrder` of
     this ``P``) computes the attractive term in a cache-friendly order (same result).
+    ``p_terms`` is ``p_log_p(P.indptr, P.data)``, the part of the KL that depends on P
+    only: a caller that evaluates the KL of one P many times passes it once computed
+    (it costs a logarithm per entry of P, as much as the rest of the KL).
     """
     same = Y_ref is None
     src = Y if same else Y_ref
@@ -154,7 +158,7 @@ def kl_gradient(
         grad = 4.0 * (exaggeration * F_attr - F_rep / Z)
     if not compute_kl:
         return grad, np.nan
-    plogp, row_p = p_log_p(P.indptr, P.data)
+    plogp, row_p = p_terms if p_terms is not None else p_log_p(P.indptr, P.data)
     if per_point:
         kl = plogp - float(logw.sum()) + float(np.sum(row_p * np.log(Z)))
     else:
