@@ -76,7 +76,7 @@ def make_data(name: str, folder: Path):
     return path, X, y.astype(np.int64)
 
 
-def timed(cmd: list[str], env=None) -> dict:
+def timed(cmd: list[str], env=None, keep_stderr: bool = False) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", WRAPPER, *cmd],
         env=env,
@@ -87,6 +87,8 @@ def timed(cmd: list[str], env=None) -> dict:
     res = json.loads(last)
     if res.get("rc") != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stdout}\n{out.stderr}")
+    if keep_stderr:
+        res["stderr"] = out.stderr  # the child's messages (napari-tsne's summary line)
     return res
 
 

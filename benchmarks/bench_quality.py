@@ -1,4 +1,4 @@
-"""Map quality and whole-process time: napari-tsne (fixed 250 + 500 schedule and
+"""Map quality and whole-process time: napari-tsne (its default 250 + 750 schedule and
 ``--early-exaggeration-iter auto --n-iter auto``), openTSNE and scikit-learn, each
 a fresh process (bench_process.py's wrapper: the child's wall time), on one data set
 at a time.
@@ -8,8 +8,8 @@ neighbours at perplexity 30 (``TSNE(random_state=0, neighbors="exact").prepare(X
 KL(P || Q) of the map (exact up to 20,000 points, FFT above), the 10-NN recall of the
 input neighbourhoods and the leave-one-out 10-NN accuracy of the labels.
 
-* napari-tsne: ``napari-tsne embed data.npy -o map.h5ad --threads N -q`` (the
-  iterations run are read from the map's ``uns``);
+* napari-tsne: ``napari-tsne embed data.npy -o map.npy --threads N`` (every tool
+  writes a .npy file; the iterations run are read from the CLI's summary line);
 * openTSNE: ``openTSNE.TSNE(n_jobs=N, random_state=0).fit(X)``;
 * scikit-learn: ``sklearn.manifold.TSNE(max_iter=1000, n_jobs=N, random_state=0)``
   (Barnes-Hut, exact neighbours; ``n_jobs`` is its neighbour search, the gradient's
@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -109,22 +110,19 @@ def commands(tool: str, data: Path, out: Path, threads: int, script_dir: Path):
         cli = shutil.which("napari-tsne")
         if cli is None:
             raise SystemExit("napari-tsne is not on PATH: pip install . first")
-        cmd = [cli, "embed", str(data), "-o", str(out), "--threads", t, "-q", "--overwrite"]
+        # no -q: the last line says how many iterations ran (read by iterations_run)
+        cmd = [cli, "embed", str(data), "-o", str(out), "--threads", t, "--overwrite"]
         return cmd + (AUTO if tool.endswith("auto") else []), None
     script = script_dir / ("opentsne_fit.py" if tool == "openTSNE" else "sklearn_fit.py")
     env = {**os.environ, "OMP_NUM_THREADS": t} if tool == "scikit-learn" else None
     return [sys.executable, str(script), str(data), str(out), t], env
 
 
-def read_map(out: Path):
-    """The coordinates, and the iterations run (napari-tsne's maps record them)."""
-    if out.suffix == ".h5ad":
-        import anndata
-
-        adata = anndata.read_h5ad(out)
-        p = adata.uns["tsne"]["params"]
-        return np.asarray(adata.obsm["X_tsne"]), int(p["n_iter_total"])
-    return np.load(out), None
+def iterations_run(stderr: str) -> int | None:
+    """The iterations of a napari-tsne run, from the CLI's summary line
+    ("...; KL divergence 0.7448, 700 iterations ...")."""
+    found = re.findall(r"KL divergence [0-9.]+, (\d+) iterations", stderr)
+    return int(found[-1]) if found else None
 
 
 def main(argv=None):
@@ -147,15 +145,16 @@ def main(argv=None):
         P = TSNE(random_state=0, neighbors="exact").prepare(X.astype(np.float64)).P
         row = {"dataset": name, "n": len(X), "d": X.shape[1], "tools": {}}
         for tool in args.tools:
-            suffix = ".h5ad" if tool.startswith("napari-tsne") else ".npy"
-            out = work / f"{name}-{tool.replace(' ', '-')}{suffix}"
+            # every tool writes the same format (.npy), so that the times compare the fits
+            out = work / f"{name}-{tool.replace(' ', '-')}.npy"
             cmd, env = commands(tool, data, out, args.threads, work)
             walls = []
             for rep in range(args.repeats):
-                res = timed(cmd, env=env)
+                res = timed(cmd, env=env, keep_stderr=True)
+                n_iter = iterations_run(res.pop("stderr"))
                 walls.append(res["wall"])
                 print(f"{name} {tool} run {rep}: {res}", flush=True)
-            Y, n_iter = read_map(out)
+            Y = np.load(out)
             row["tools"][tool] = {
                 "wall": float(np.median(walls)),
                 "walls": walls,
@@ -191,7 +190,7 @@ def table(results) -> str:
             iters = {"openTSNE": 750, "scikit-learn": 1000}.get(tool, m["n_iter"])
             ratios = [
                 f"{m['kl_common'] / best_kl:.3f}" if best_kl else "",
-                f"{m['recall'] / best_recall:.3f}" if best_recall else "",
+                f"{m['recall'] / best_recall:.4f}" if best_recall else "",
                 f"{m['wall'] / ref_time:.2f}" if ref_time else "",
             ]
             lines.append(
