@@ -377,3 +377,18 @@ def test_console_script_subprocess(tmp_path):
         timeout=300,
     )
     assert proc.returncode == 0 and "--early-exaggeration-iter" in proc.stdout
+
+
+def test_front_end_defaults_are_the_estimators():
+    # the CLI, the widget and the demo take their defaults from EMBED_OPTIONS: they
+    # must run the schedule and settings that TSNE() runs
+    import inspect
+
+    from napari_tsne import TSNE
+    from napari_tsne._options import EMBED_OPTIONS
+
+    params = inspect.signature(TSNE.__init__).parameters
+    shared = [o for o in EMBED_OPTIONS if o.name in params]
+    assert {"n_iter", "early_exaggeration_iter", "perplexity"} <= {o.name for o in shared}
+    for option in shared:
+        assert option.default == params[option.name].default, option.name
