@@ -66,23 +66,28 @@ class TSNEEmbedding:
         self._order: tuple[Any, MapOrder] | None = None
         self._p_terms: tuple[Any, tuple[float, np.ndarray]] | None = None
 
+    #: the caches derived from ``P`` (rebuilt when ``P`` is replaced; not pickled)
+    _P_CACHES = ("_order", "_p_terms")
+
+    def _for_P(self, attr: str, build: Callable[[Any], Any]):
+        """``build(P)``, kept in ``attr`` until ``P`` is replaced."""
+        cached = getattr(self, attr, None)  # absent in maps pickled before it existed
+        if cached is None or cached[0] is not self.P:
+            cached = (self.P, build(self.P))
+            setattr(self, attr, cached)
+        return cached[1]
+
     def _locality_order(self) -> MapOrder | None:
-        """The cache-friendly order of ``P`` for large maps (built once per ``P``)."""
+        """The cache-friendly order of ``P`` for large maps."""
         if self.shape[0] < LOCALITY_MIN_N:
             return None
-        cached = getattr(self, "_order", None)  # absent in maps pickled by 0.1
-        if cached is None or cached[0] is not self.P:
-            self._order = (self.P, MapOrder(self.P))
-        return self._order[1]
+        return self._for_P("_order", MapOrder)
 
     def _kl_p_terms(self) -> tuple[float, np.ndarray]:
-        """``sum p log p`` and the row sums of ``P`` (computed once per ``P``): the
-        constant part of every KL evaluation, which an automatic stopping rule or a
-        live view asks for every 10 iterations."""
-        cached = getattr(self, "_p_terms", None)  # absent in maps pickled before it
-        if cached is None or cached[0] is not self.P:
-            self._p_terms = (self.P, p_log_p(self.P.indptr, self.P.data))
-        return self._p_terms[1]
+        """``sum p log p`` and the row sums of ``P``: the constant part of every KL
+        evaluation, which an automatic stopping rule or a live view asks for every 10
+        iterations."""
+        return self._for_P("_p_terms", lambda P: p_log_p(P.indptr, P.data))
 
     def __setstate__(self, state):
         state.setdefault("phase_iterations", {})  # maps pickled before these existed
@@ -91,8 +96,8 @@ class TSNEEmbedding:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_order"] = None  # a cache of P's size, rebuilt when needed
-        state["_p_terms"] = None
+        for attr in self._P_CACHES:  # caches of P's size, rebuilt when needed
+            state[attr] = None
         return state
 
     # ------------------------------------------------------------------ array-like
