@@ -29,8 +29,8 @@ from _common import FAST, IN_NOTEBOOK, savefig
 from sklearn.datasets import load_digits
 
 from napari_tsne import TSNE
-from napari_tsne._demo import display_available
 from napari_tsne.plotting import scatter
+from napari_tsne.plugin.demo import display_available
 
 X, y = load_digits(return_X_y=True)
 n = 200 if FAST else len(X)

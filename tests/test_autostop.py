@@ -242,7 +242,7 @@ def test_cli_n_iter_auto(tmp_path, digits, capsys):
 )
 def test_widget_until_converged(make_napari_viewer, qtbot):
     pytest.importorskip("pytestqt")
-    from napari_tsne._sample_data import load_digits_arrays
+    from napari_tsne.plugin.sample_data import load_digits_arrays
     from test_widget import TIMEOUT, add_digits, make_widget, wait_done
 
     viewer = make_napari_viewer(show=True)

@@ -309,7 +309,7 @@ FOREIGN = {
 
 def _napari_reader():
     try:
-        from napari_tsne._reader import napari_get_reader
+        from napari_tsne.plugin.reader import napari_get_reader
     except ImportError as err:  # pragma: no cover - the plugin files are optional here
         pytest.skip(f"napari reader not available: {err}")
     return napari_get_reader

@@ -78,3 +78,71 @@ def test_npy_embed_imports_no_anndata_pandas_or_matplotlib(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     assert np.load(tmp_path / "y.npy").shape == (60, 2)
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT / "src").with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _imports_of(path: Path, modules: set[str]) -> set[str]:
+    """The project's modules *path* imports, at module level or inside functions."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        for t in targets:
+            while t and t not in modules:  # `from .io import x`: the module io (its __init__)
+                t = t.rpartition(".")[0]
+            if t and t != name:
+                found.add(t)
+    return found
+
+
+def test_no_import_circles():
+    """One direction between modules: no module imports, even inside a function, a
+    module that imports it back (directly or through others)."""
+    paths = list((ROOT / "src" / "napari_tsne").rglob("*.py"))
+    modules = {_module_name(p) for p in paths}
+    graph = {_module_name(p): _imports_of(p, modules) for p in paths}
+    # a package's __init__ importing its own submodules is how packages are built
+    for mod, deps in graph.items():
+        graph[mod] = {d for d in deps if not d.startswith(mod + ".")}
+    circles = []
+    for start in graph:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            mod, trail = stack.pop()
+            for dep in graph.get(mod, ()):
+                if dep == start:
+                    circles.append(" -> ".join([*trail, start]))
+                elif dep not in seen:
+                    seen.add(dep)
+                    stack.append((dep, [*trail, dep]))
+    assert not circles, "import circles:\n" + "\n".join(sorted(set(circles)))
+
+
+def test_napari_and_qt_only_in_the_plugin_folder():
+    """The napari layer is one folder (``plugin/``); the engine, io, tl, cli and the
+    notebook code never import napari, Qt or magicgui."""
+    src = ROOT / "src" / "napari_tsne"
+    for path in src.rglob("*.py"):
+        if "plugin" in path.relative_to(src).parts:
+            continue
+        text = path.read_text()
+        assert not re.search(r"^\s*(import|from)\s+(napari|qtpy|PyQt\d|magicgui)\b", text, re.M), (
+            path
+        )

@@ -10,14 +10,14 @@ import scipy.sparse as sp
 
 anndata = pytest.importorskip("anndata")
 
-from napari_tsne._reader import grid_layout, napari_get_reader, read_h5ad_layers  # noqa: E402
-from napari_tsne._sample_data import (  # noqa: E402
+from napari_tsne.plugin.reader import grid_layout, napari_get_reader, read_h5ad_layers  # noqa: E402
+from napari_tsne.plugin.sample_data import (  # noqa: E402
     digits,
     fashion_mnist,
     fashion_mnist_available,
     load_fashion_mnist,
 )
-from napari_tsne._sources import (  # noqa: E402
+from napari_tsne.plugin.sources import (  # noqa: E402
     FEATURES_REPRESENTATION,
     IMAGE_REPRESENTATION,
     SourceError,
@@ -28,7 +28,7 @@ from napari_tsne._sources import (  # noqa: E402
     source_from_anndata,
     source_from_layer,
 )
-from napari_tsne._writer import write_points  # noqa: E402
+from napari_tsne.plugin.writer import write_points  # noqa: E402
 
 
 def make_adata(n=30, with_map=None):
@@ -316,7 +316,7 @@ def test_obs_from_features_is_writable(tmp_path):
 
 def test_headless_demo(tmp_path, capsys):
     pytest.importorskip("sklearn")
-    from napari_tsne._demo import demo_headless, run_demo
+    from napari_tsne.plugin.demo import demo_headless, run_demo
 
     out = demo_headless(tmp_path, n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1)
     assert out["h5ad"].is_file() and out["png"].is_file()

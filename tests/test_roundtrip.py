@@ -23,8 +23,8 @@ pytest.importorskip("pytestqt")
 anndata = pytest.importorskip("anndata")
 
 from napari_tsne import cli  # noqa: E402
-from napari_tsne._sources import ANNDATA_FILE  # noqa: E402
 from napari_tsne.engine.warmup import warm_up_kernels  # noqa: E402
+from napari_tsne.plugin.sources import ANNDATA_FILE  # noqa: E402
 
 if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     pytest.skip("needs a display: run under xvfb-run", allow_module_level=True)

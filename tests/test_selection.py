@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from napari_tsne._widget import linking
-from napari_tsne._widget.linking import labels_of_rows, map_rows, only_labels, source_rows
-from napari_tsne._widget.selection import (
+from napari_tsne.plugin.widget import linking
+from napari_tsne.plugin.widget.linking import labels_of_rows, map_rows, only_labels, source_rows
+from napari_tsne.plugin.widget.selection import (
     ANNOTATION,
     UNASSIGNED,
     SelectionError,

@@ -410,7 +410,7 @@ def test_cli_embed_follows_the_rule_and_ingest_reads_its_map(tmp_path, capsys):
 )
 def test_ingest_into_a_map_exported_by_the_widget(make_napari_viewer, qtbot, tmp_path):
     pytest.importorskip("pytestqt")
-    from napari_tsne._widget import TSNEWidget
+    from napari_tsne.plugin.widget import TSNEWidget
 
     cells = blobs(20, n=150)
     cells.obsm["X_emb"] = (cells.X - cells.X.mean(0))[:, :8]

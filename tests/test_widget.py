@@ -23,11 +23,11 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 anndata = pytest.importorskip("anndata")
 
-from napari_tsne._sample_data import load_digits_arrays  # noqa: E402
-from napari_tsne._sources import ANNDATA_FILE  # noqa: E402
-from napari_tsne._widget import TSNEWidget, run_controller  # noqa: E402
 from napari_tsne.engine import TSNEEmbedding  # noqa: E402
 from napari_tsne.engine.warmup import warm_up_kernels  # noqa: E402
+from napari_tsne.plugin.sample_data import load_digits_arrays  # noqa: E402
+from napari_tsne.plugin.sources import ANNDATA_FILE  # noqa: E402
+from napari_tsne.plugin.widget import TSNEWidget, run_controller  # noqa: E402
 
 if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
     pytest.skip("needs a display: run under xvfb-run", allow_module_level=True)
@@ -567,7 +567,7 @@ def test_gui_stays_responsive(make_napari_viewer, qtbot, digits, monkeypatch):
         w.status.value = f"redraw {k[0]}"
 
     def busy(stop):  # a background computation like the engine's (GIL released)
-        from napari_tsne._widget.run_controller import _background_priority
+        from napari_tsne.plugin.widget.run_controller import _background_priority
 
         a = np.random.default_rng(0).normal(size=(150, 150))
         with _background_priority():
@@ -739,7 +739,7 @@ def test_bad_inputs(make_napari_viewer, qtbot, digits, tmp_path):
     assert len(viewer.layers) == n_layers
 
     # unknown representation key
-    from napari_tsne._sources import SourceError
+    from napari_tsne.plugin.sources import SourceError
 
     w.file.value = good
     assert "obsm/X_pca" in w.representation.choices
@@ -869,7 +869,7 @@ def test_start_stop_cycles_do_not_grow_threads_or_memory(make_napari_viewer, qtb
 
 
 def test_warm_up_thread_and_closing_the_dock(make_napari_viewer, qtbot, monkeypatch, digits):
-    import napari_tsne._widget.widget as widget_module
+    import napari_tsne.plugin.widget.widget as widget_module
 
     calls = []
     monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
@@ -894,7 +894,7 @@ def test_demo_opens_napari_and_runs(qtbot):
     """`napari-tsne demo` with a window: digits loaded, widget docked, run started."""
     import gc
 
-    from napari_tsne._demo import _open_gui
+    from napari_tsne.plugin.demo import _open_gui
 
     viewer, w = _open_gui(
         n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0
@@ -918,7 +918,7 @@ def test_demo_opens_napari_and_runs(qtbot):
 def test_demo_screenshot_and_close_when_done(qtbot, tmp_path):
     """`napari-tsne demo --screenshot FILE`: when the run has ended the window is saved
     as a PNG and the viewer closes, with exit status 0 (1 if the run failed)."""
-    from napari_tsne._demo import _close_after_run, _open_gui
+    from napari_tsne.plugin.demo import _close_after_run, _open_gui
 
     viewer, w = _open_gui(
         n_samples=200, n_iter=20, early_exaggeration_iter=20, n_jobs=1, random_state=0

@@ -18,5 +18,5 @@ def __getattr__(name: str):
     if name in ("tl", "jupyter"):  # loaded on first use: they import anndata, jscatter
         return importlib.import_module(f".{name}", __name__)
     if name == "view":  # napari and Qt are imported only when view() is called
-        return importlib.import_module("._view", __name__).view
+        return importlib.import_module(".plugin.view", __name__).view
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 Each :class:`Option` holds a setting's default, its help text, how the command line
 parses it (``type``, ``metavar``, ``choices``) and, for the settings the napari
 widget shows, the widget's label, range and tooltip. ``cli.py`` builds its argparse
-options from these tables (:func:`add_options`), ``_widget/form.py`` its spin boxes and
+options from these tables (:func:`add_options`), ``plugin/widget/form.py`` its spin boxes and
 combo boxes (from ``Option.widget``), and both turn the values the user chose into
 :class:`~napari_tsne.engine.TSNE` keyword arguments with :func:`tsne_kwargs`.
 

@@ -644,7 +644,7 @@ def _error(command: str | None, text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        from ._demo import run_demo
+        from .plugin.demo import run_demo
 
         return int(
             run_demo(

@@ -631,8 +631,9 @@ def write_embedding(
       written; without *adata*, a new AnnData holding only the embedding, with
       *obs* (a DataFrame, one row per cell) as cell annotations if given.
 
-    Paths ending in ``.npy``/``.csv``/``.tsv`` are written with
-    :func:`napari_tsne.io.write_array` instead (params are then not saved).
+    *path* is an ``.h5ad`` file; plain arrays (``.npy``, ``.csv``, ``.tsv``) are
+    written by :func:`napari_tsne.io.write_array` (which calls this function for
+    ``.h5ad``, so that one call saves any format; this module never imports it).
 
     The write is atomic: on any failure the original file is byte-identical
     and no temporary file is left behind.  Failures raise
@@ -641,9 +642,10 @@ def write_embedding(
     path = Path(path).expanduser()
     coords = _as_coordinates(coordinates)
     if path.suffix.lower() in _ARRAY_SUFFIXES:
-        from .arrays import write_array
-
-        return write_array(path, coords, overwrite=overwrite)
+        raise DataWriteError(
+            f"write_embedding saves .h5ad files; {path.name} is not one. Save plain "
+            "arrays (.npy, .csv, .tsv) with write_array."
+        )
     _check_key(key)
     if uns_key is None:
         uns_key = uns_key_for(key)

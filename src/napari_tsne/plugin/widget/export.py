@@ -1,7 +1,7 @@
 """Export: the map as AnnData, in memory (``widget.adata``) and saved atomically to an
 ``.h5ad`` file (``obsm[<key>]`` and the parameters in ``uns``, scanpy's conventions).
 After samples were added from AnnData files, the export holds the reference and the
-new samples combined (see :mod:`napari_tsne._writer`), or, when the user chooses it,
+new samples combined (see :mod:`napari_tsne.plugin.writer`), or, when the user chooses it,
 the map is written into each source file instead."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 import numpy as np
 from napari.utils.notifications import show_info
 
-from .._sources import obs_from_features
+from ..sources import obs_from_features
 
 
 class ExportMixin:
@@ -29,8 +29,8 @@ class ExportMixin:
     def _fill_memory_adata(self):
         import anndata
 
-        from .._writer import combined_map, full_coordinates
-        from ..io import sanitize_params, uns_key_for
+        from ...io import sanitize_params, uns_key_for
+        from ..writer import combined_map, full_coordinates
 
         key = self.export_key.value.strip() or "X_tsne"
         coords = np.asarray(self._layer.data)
@@ -59,8 +59,8 @@ class ExportMixin:
 
     def export(self, *args, path: str | os.PathLike | None = None):
         """Save the map (the Export button); returns the path written or None."""
-        from .._writer import export_map
-        from ..io import DataWriteError
+        from ...io import DataWriteError
+        from ..writer import export_map
 
         if self.is_running:
             self._info("Stop the run (or let it finish) before exporting.")
@@ -109,8 +109,8 @@ class ExportMixin:
 
     def _write_back(self, key: str, meta: dict):
         """Write the map into each source file (the 'write into source files' choice)."""
-        from .._writer import write_into_sources
-        from ..io import DataWriteError
+        from ...io import DataWriteError
+        from ..writer import write_into_sources
 
         try:
             written, skipped = write_into_sources(

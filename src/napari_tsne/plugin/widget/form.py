@@ -21,8 +21,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .._options import WIDGET_OPTIONS, tsne_kwargs
-from .._sources import (
+from ..._options import WIDGET_OPTIONS, tsne_kwargs
+from ...engine._validation import METRICS
+from ..sources import (
     ANNDATA_FILE,
     FeatureSource,
     SourceError,
@@ -35,7 +36,6 @@ from .._sources import (
     source_from_layer,
     usable_layers,
 )
-from ..engine._validation import METRICS
 
 #: widget class and value type of each kind of option (see ``_options.Option.widget``)
 _WIDGET_TYPES = {"float": FloatSpinBox, "int": SpinBox, "choice": ComboBox}
@@ -289,7 +289,7 @@ class FormMixin:
             adata = self._adata_of(choice, file_value, cache)
             if adata is None:
                 return []
-            from ..io import list_representations
+            from ...io import list_representations
 
             return list(list_representations(adata))
         try:
@@ -331,7 +331,7 @@ class FormMixin:
         """scanpy's rule (``tl.choose_representation``): X for an AnnData of at most
         ``N_PCS`` (50) variables, else its PCA; then X, then anything but a map."""
         if adata is not None and "X" in choices:
-            from ..tl import uses_x
+            from ...tl import uses_x
 
             if uses_x(adata):
                 return "X"
@@ -444,8 +444,8 @@ class FormMixin:
 
         A Points layer carrying *adata* (what the reader makes of an ``.h5ad`` file) is
         added and chosen, so the map is written into this same object (``obsm``)."""
-        from .._reader import adata_layer_data
-        from ..io import list_representations
+        from ...io import list_representations
+        from ..reader import adata_layer_data
 
         if not all(hasattr(adata, a) for a in ("obs", "obsm", "n_obs")):
             raise TypeError(f"show_anndata needs an AnnData object, not {type(adata).__name__}.")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .._sources import is_tsne_output
+from ..sources import is_tsne_output
 
 #: columns of a Labels layer's features that give each row's label value
 LABEL_COLUMNS = ("label", "index")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._sources import obs_from_features
+from .sources import obs_from_features
 
 
 def full_coordinates(coords: np.ndarray, n_obs: int, rows) -> np.ndarray:
@@ -149,7 +149,7 @@ def _new_obs_columns(adata, features, rows) -> pd.DataFrame | None:
 def combined_map(coords, metadata: dict, features, key: str, params) -> tuple[Any, list[str]]:
     """``(AnnData, notes)``: the reference and added samples combined (see the module
     docstring), or ``(None, [])`` when the map has no added AnnData samples."""
-    from .io.combine import combine_anndata
+    from ..io.combine import combine_anndata
 
     parts = map_parts(coords, metadata) if metadata.get("added") else []
     if not parts:
@@ -181,7 +181,7 @@ def export_map(
     Raises :class:`napari_tsne.io.DataWriteError` (an ``OSError``) or ``ValueError``
     with a readable message; on failure no file is changed.
     """
-    from .io import DataWriteError, atomic_path, write_embedding
+    from ..io import DataWriteError, atomic_path, write_embedding
 
     metadata = metadata or {}
     # t-SNE maps use obsm_key; a layer opened by the reader writes back the obsm entry
@@ -243,7 +243,7 @@ def write_into_sources(
     """Write the map into each source ``.h5ad`` (reference and added samples), in place
     and atomically (only ``obsm[key]`` and the params change). Returns the paths
     written and the labels of the parts that have no file (nothing written for them)."""
-    from .io import write_embedding
+    from ..io import write_embedding
 
     parts = map_parts(coords, metadata)
     if not parts:

@@ -18,9 +18,9 @@ from napari.qt.threading import thread_worker
 from napari.utils import progress
 from napari.utils.notifications import show_warning
 
-from .._sources import SourceError
-from ..engine import TSNE, TSNEInputError, TSNEWarning
-from ..engine.job import Result, TSNEJob, Update
+from ...engine import TSNE, TSNEInputError, TSNEWarning
+from ...engine.job import Result, TSNEJob, Update
+from ..sources import SourceError
 
 #: niceness added to the engine's thread while it runs, so that the GUI thread gets
 #: the CPU first when both want it (Linux schedules threads separately)

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import Container
 from napari.utils.notifications import show_error
 
-from .._sources import ANNDATA_FILE, FeatureSource
-from ..engine.job import LiveValues, TSNEJob, kernels_need_compiling
-from ..engine.warmup import warm_up_kernels
+from ...engine.job import LiveValues, TSNEJob, kernels_need_compiling
+from ...engine.warmup import warm_up_kernels
+from ..sources import ANNDATA_FILE, FeatureSource
 from .add_samples import AddSamplesMixin
 from .events import disconnect_all
 from .export import ExportMixin

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ._options import EMBED_OPTIONS
+from .._options import EMBED_OPTIONS
 
 __all__ = ["run_demo", "demo_headless", "display_available"]
 
@@ -100,9 +100,9 @@ def demo_headless(
     import anndata
     import pandas as pd
 
-    from ._sample_data import load_digits_arrays
-    from .engine import TSNE, LiveValues
-    from .io import write_embedding
+    from ..engine import TSNE, LiveValues
+    from ..io import write_embedding
+    from .sample_data import load_digits_arrays
 
     def say(text: str) -> None:
         if not quiet:
@@ -200,7 +200,7 @@ def _open_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_stat
     """A viewer with the digits loaded and the widget docked, its run started."""
     import napari
 
-    from ._widget import TSNEWidget
+    from .widget import TSNEWidget
 
     viewer = napari.Viewer(title="napari-tsne demo")
     layers = viewer.open_sample("napari-tsne", "digits")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from napari.qt.threading import thread_worker
 
-from .._reader import point_size
-from .._sources import SourceError, points_features
+from ..reader import point_size
+from ..sources import SourceError, points_features
 from .map_layer import NO_COLOUR
 from .run_controller import _background_priority
 

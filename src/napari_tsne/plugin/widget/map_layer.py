@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from .._options import PREFERRED_COLOUR_COLUMNS
-from .._reader import point_size
-from .._sources import OUTPUT_MARK, colour_columns, is_tsne_output, points_features
-from ..engine.job import Update
+from ..._options import PREFERRED_COLOUR_COLUMNS
+from ...engine.job import Update
+from ..reader import point_size
+from ..sources import OUTPUT_MARK, colour_columns, is_tsne_output, points_features
 
 NO_COLOUR = "(single colour)"
 DEFAULT_COLOUR = "#4f9bd9"

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io.idx import FASHION_MNIST_CLASSES, load_fashion_mnist_part
-from .io.idx import fashion_mnist_available as _available
+from ..io.idx import FASHION_MNIST_CLASSES, load_fashion_mnist_part
+from ..io.idx import fashion_mnist_available as _available
 
 
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:

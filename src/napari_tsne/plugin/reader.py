@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._sources import points_features
+from .sources import points_features
 
 #: obsm keys shown as the points of an opened file, best first
 MAP_KEYS = ("X_tsne", "X_umap", "X_pca")
@@ -82,7 +82,7 @@ def adata_layer_data(adata, name: str, path: str | None = None):
 
 def read_h5ad_layers(path):
     """Read one or several ``.h5ad`` files into Points layers (see module docstring)."""
-    from .io import read_h5ad
+    from ..io import read_h5ad
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     out = []

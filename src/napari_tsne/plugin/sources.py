@@ -152,7 +152,7 @@ def layer_representations(layer) -> list[str]:
     """The representations the widget can embed for *layer* (empty: not usable)."""
     adata = layer_adata(layer)
     if adata is not None:
-        from .io import list_representations
+        from ..io import list_representations
 
         return list(list_representations(adata))
     if _layer_kind(layer) == "image":
@@ -263,7 +263,7 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
 
 def load_anndata_file(path: str | os.PathLike[str]):
     """Read an ``.h5ad`` file; any problem raises :class:`SourceError`."""
-    from .io import DataReadError, read_h5ad
+    from ..io import DataReadError, read_h5ad
 
     if path is None or str(path).strip() in ("", "."):
         raise SourceError("No AnnData file chosen. Pick an .h5ad file first.")
@@ -283,7 +283,7 @@ def source_from_anndata(
     *representation* is ``"X"``, ``"obsm/<key>"``, ``"layers/<key>"`` or ``"raw/X"``
     (see :func:`napari_tsne.io.get_representation`); sparse matrices stay sparse.
     """
-    from .io import DataReadError, get_representation
+    from ..io import DataReadError, get_representation
 
     try:
         X, canonical = get_representation(adata, representation or "X")

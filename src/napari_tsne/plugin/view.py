@@ -12,7 +12,7 @@ import os
 import warnings
 from typing import Any
 
-from ._options import WIDGET_OPTIONS
+from .._options import WIDGET_OPTIONS
 
 __all__ = ["view"]
 
@@ -29,7 +29,7 @@ def _option_spec(name: str) -> dict:
         return _EXTRA_OPTIONS[name]
     spec = dict(WIDGET_OPTIONS[name].widget)
     if name == "metric":
-        from .engine._validation import METRICS
+        from ..engine._validation import METRICS
 
         spec["choices"] = list(METRICS)
     elif "choices" in WIDGET_OPTIONS[name].widget_kwargs():
@@ -66,7 +66,7 @@ def _check_options(options: dict[str, Any]) -> None:
 def _default_representation(adata, use_rep: str | None) -> str:
     """The widget's representation by ``tl.tsne``'s ``use_rep`` rule. A PCA the rule
     needs but ``adata`` lacks is computed and stored now, so the widget offers it."""
-    from .tl import choose_representation
+    from ..tl import choose_representation
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # replaced by the warning below
@@ -123,7 +123,7 @@ def view(
     Returns
     -------
     (viewer, widget)
-        The napari viewer and the :class:`~napari_tsne._widget.TSNEWidget`
+        The napari viewer and the :class:`~napari_tsne.plugin.widget.TSNEWidget`
         (``widget.run()``, ``widget.wait()``, ``widget.adata``).
 
     In Jupyter run ``%gui qt`` first, so the window stays responsive while the notebook
@@ -141,7 +141,7 @@ def view(
 
     import napari
 
-    from ._widget import TSNEWidget
+    from .widget import TSNEWidget
 
     if viewer is None:
         viewer = napari.current_viewer() or napari.Viewer()
