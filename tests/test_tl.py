@@ -410,7 +410,7 @@ def test_cli_embed_follows_the_rule_and_ingest_reads_its_map(tmp_path, capsys):
 )
 def test_ingest_into_a_map_exported_by_the_widget(make_napari_viewer, qtbot, tmp_path):
     pytest.importorskip("pytestqt")
-    from napari_tsne.plugin.widget import TSNEWidget
+    from test_widget import open_widget
 
     cells = blobs(20, n=150)
     cells.obsm["X_emb"] = (cells.X - cells.X.mean(0))[:, :8]
@@ -418,8 +418,7 @@ def test_ingest_into_a_map_exported_by_the_widget(make_napari_viewer, qtbot, tmp
     cells.write_h5ad(path)
     viewer = make_napari_viewer(show=True)
     (layer,) = viewer.open(str(path), plugin="napari-tsne")
-    w = TSNEWidget(viewer, warmup=False)
-    viewer.window.add_dock_widget(w, name="t-SNE")
+    w = open_widget(viewer)
     for name, value in dict(
         n_jobs=1, perplexity=10.0, early_exaggeration_iter=20, n_iter=40
     ).items():

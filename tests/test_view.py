@@ -64,7 +64,7 @@ def test_view_maps_into_the_callers_anndata(make_napari_viewer, qtbot):
 
     got_viewer, w = napari_tsne.view(adata, viewer=viewer, color="n_counts", run=True, **FAST)
     assert got_viewer is viewer
-    assert "t-SNE map" in viewer.window.dock_widgets
+    assert "t-SNE map (napari-tsne)" in viewer.window.dock_widgets
     assert w.representation.value == "X"  # 20 variables: X itself, as tl.tsne does
     assert "obsm/X_pca" in list(w.representation.choices)
     assert w.perplexity.value == 10.0 and w.n_iter.value == 60 and w.n_jobs.value == 1

@@ -83,9 +83,16 @@ def make_cells(n=150, seed=0) -> anndata.AnnData:
     return ad
 
 
+def open_widget(viewer) -> TSNEWidget:
+    """The widget as the Plugins menu opens it: napari builds it with a proxy of the
+    viewer (``PublicOnlyProxy``) and docks it."""
+    _, w = viewer.window.add_plugin_dock_widget("napari-tsne", "t-SNE map")
+    assert isinstance(w, TSNEWidget)
+    return w
+
+
 def make_widget(viewer, **values) -> TSNEWidget:
-    w = TSNEWidget(viewer, warmup=False)
-    viewer.window.add_dock_widget(w, name="t-SNE")
+    w = open_widget(viewer)
     settings = dict(
         n_jobs=1, perplexity=10.0, early_exaggeration_iter=20, n_iter=40, update_interval=5
     )
@@ -123,8 +130,10 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
             lambda e: redraws.append((w.is_running, np.array(layer.data)))
         )
 
-    viewer.layers.events.inserted.connect(on_inserted)
     w.run()
+    # an image stack keeps its view; the map is drawn in its own canvas beside it
+    assert w.map_viewer is not viewer and "t-SNE map view" in viewer.window.dock_widgets
+    w.map_viewer.layers.events.inserted.connect(on_inserted)
     w.worker.yielded.connect(lambda u: yielded.append(u.kind))
     # controls that make no sense during a run are disabled, exaggeration is not
     assert not w.perplexity.enabled and not w.run_button.enabled and w.stop_button.enabled
@@ -140,15 +149,16 @@ def test_image_stack_live_updates_and_colour(make_napari_viewer, qtbot, digits):
     layer = w.layer
     assert layer.data.shape == (900, 2)
     np.testing.assert_array_equal(layer.data, w.embedding.coordinates)
-    # live updates move the points in place; at the end the viewer's ranges follow the
-    # final map (they are the union with the 8x8 image's)
+    assert layer not in viewer.layers and image.visible
+    # live updates move the points in place; at the end the map view's ranges follow
+    # the final map
     for axis in (-2, -1):
-        r = viewer.dims.range[axis]
+        r = w.map_viewer.dims.range[axis]
         assert r.start <= layer.data[:, axis].min() and r.stop >= layer.data[:, axis].max()
-    # the final map fits the canvas in both directions (canvas pixel = (world - centre)
+    # the final map fits its canvas in both directions (canvas pixel = (world - centre)
     # * zoom + half the canvas)
-    canvas = np.asarray(viewer.canvas.size, dtype=float)
-    camera = viewer.scene.camera
+    canvas = np.asarray(w.map_viewer.canvas.size, dtype=float)
+    camera = w.map_viewer.scene.camera
     centre = np.asarray(camera.center[-2:])
     for corner in (layer.data.min(axis=0), layer.data.max(axis=0)):
         pixel = (corner - centre) * camera.zoom + canvas / 2
@@ -474,10 +484,11 @@ def test_export_layer_map_to_new_file(make_napari_viewer, qtbot, digits, tmp_pat
     assert list(back.obs["label"].astype(int)) == list(digits[1][:200])
     assert back.obsm["X_tsne"].tobytes() == np.asarray(w.layer.data).tobytes()
     assert back.uns["tsne"]["params"]["source"] == "digits"
-    # napari's own writer (File > Save Selected Layer) goes through the plugin too
+    # napari's own writer (File > Save Selected Layer) goes through the plugin too; the
+    # map's layer list is the map view's
     target2 = tmp_path / "via_napari.h5ad"
-    viewer.layers.selection = {w.layer}
-    viewer.layers.save(str(target2), selected=True, plugin="napari-tsne")
+    w.map_viewer.layers.selection = {w.layer}
+    w.map_viewer.layers.save(str(target2), selected=True, plugin="napari-tsne")
     back2 = anndata.read_h5ad(target2)
     np.testing.assert_array_equal(back2.obsm["X_tsne"], w.layer.data)
 
@@ -701,7 +712,7 @@ def test_bad_inputs(make_napari_viewer, qtbot, digits, tmp_path):
     assert w.layer.data.shape == (57, 2)
     assert list(w.layer.metadata["rows"]) == [i for i in range(60) if i not in (3, 7, 9)]
     assert w.layer.metadata["tsne_params"]["dropped_nonfinite_rows"] == 3
-    n_layers += 1
+    assert w.layer in w.map_viewer.layers  # beside its source, in the map view
     w.drop_nonfinite.value = False
 
     # export to a non-existent directory / a read-only location: message, no file
@@ -764,7 +775,7 @@ def start_long_run(make_napari_viewer, qtbot, digits):
 
 def test_remove_output_layer_mid_run(make_napari_viewer, qtbot, digits, capfd):
     viewer, w = start_long_run(make_napari_viewer, qtbot, digits)
-    viewer.layers.remove(w.layer)
+    w.map_viewer.layers.remove(w.layer)
     wait_done(qtbot, w)
     assert w.layer is None
     assert [layer.name for layer in viewer.layers] == ["digits"]
@@ -861,7 +872,8 @@ def test_start_stop_cycles_do_not_grow_threads_or_memory(make_napari_viewer, qtb
     assert all(t == threads0 for t in threads), (threads0, threads)
     assert max(os_threads) <= os_threads0 + MAX_START_STOP_EXTRA_OS_THREADS
     assert sum(r() is not None for r in runs[:-1]) == 0, "earlier runs were not freed"
-    assert len(viewer.layers) == 2  # the source and one map layer, reused by every run
+    # the source, and one map layer (in the map view) reused by every run
+    assert len(viewer.layers) == 1 and len(w.map_viewer.layers) == 1
     assert growth < MAX_START_STOP_RSS_GROWTH, f"RSS grew by {growth / 2**20:.1f} MiB"
 
 
@@ -875,13 +887,12 @@ def test_warm_up_thread_and_closing_the_dock(make_napari_viewer, qtbot, monkeypa
     monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
     monkeypatch.setattr(widget_module, "warm_up_kernels", lambda: calls.append(1))
     viewer = make_napari_viewer(show=True)
-    w = TSNEWidget(viewer)  # warm-up in a background thread when kernels are not cached
+    w = open_widget(viewer)  # warm-up in a background thread when kernels are not cached
     assert w.warmup_thread is not None
     w.warmup_thread.join(10)
     assert calls == [1]
     # closing only the dock widget: later layer changes must not touch it
-    dock = viewer.window.add_dock_widget(w, name="t-SNE")
-    viewer.window.remove_dock_widget(dock)
+    viewer.window.remove_dock_widget(w.native)
     qtbot.wait(50)
     add_digits(viewer, digits, 0, 10)
     viewer.layers.pop()

@@ -200,8 +200,6 @@ def _open_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_stat
     """A viewer with the digits loaded and the widget docked, its run started."""
     import napari
 
-    from .widget import TSNEWidget
-
     viewer = napari.Viewer(title="napari-tsne demo")
     layers = viewer.open_sample("napari-tsne", "digits")
     image = layers[0]
@@ -211,11 +209,8 @@ def _open_gui(*, n_samples, n_iter, early_exaggeration_iter, n_jobs, random_stat
         if feats is not None:
             image.metadata["features"] = feats.iloc[:n_samples]
         image.metadata["labels"] = image.metadata["labels"][:n_samples]
-    image.visible = False  # the 8x8 images would sit under the map
+    # as the Plugins menu opens it; the map gets its own canvas beside the digits
     _, widget = viewer.window.add_plugin_dock_widget("napari-tsne", "t-SNE map")
-    if not isinstance(widget, TSNEWidget):  # pragma: no cover - manifest mismatch
-        widget = TSNEWidget(viewer)
-        viewer.window.add_dock_widget(widget, name="t-SNE map")
     widget.source.value = image
     widget.n_iter.value = int(n_iter)
     widget.early_exaggeration_iter.value = int(early_exaggeration_iter)

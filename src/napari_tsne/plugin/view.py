@@ -141,12 +141,10 @@ def view(
 
     import napari
 
-    from .widget import TSNEWidget
-
     if viewer is None:
         viewer = napari.current_viewer() or napari.Viewer()
-    widget = TSNEWidget(viewer)
-    viewer.window.add_dock_widget(widget, name="t-SNE map", area="right")
+    # as the Plugins menu opens it (napari hands the widget its plugin proxy)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-tsne", "t-SNE map")
     widget.colour_preference = color
     widget.show_anndata(adata, name=name, representation=representation)
     for key, value in options.items():

@@ -75,7 +75,7 @@ class AddSamplesMixin:
             self._error(f"Adding samples failed: {result}")
             return
         layer = self._layer
-        if layer is None or layer not in self._viewer.layers:
+        if not self._map_shown():
             self._error("The map layer was removed; the new samples were not added.")
             return
         Y_new = np.asarray(result, dtype=np.float64)

@@ -20,17 +20,6 @@ _ROLE = Qt.ItemDataRole.UserRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
 
 
-def _legend_categories(values: pd.Series) -> list:
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        present = set(values.dropna().unique())
-        return [c for c in values.cat.categories if c in present]
-    found = list(pd.unique(values.dropna()))
-    try:
-        return sorted(found)
-    except TypeError:  # mixed types: order of appearance
-        return found
-
-
 class LegendMixin:
     """The category legend (part of :class:`TSNEWidget`)."""
 
@@ -75,15 +64,14 @@ class LegendMixin:
             self._apply_shown()
             return
         values = layer.features[column]
-        cats = _legend_categories(values)
+        cats, palette = self._colouring.categories, self._colouring.colours
         self._hidden_categories &= set(cats)
         codes = values.to_numpy()
         colours = np.asarray(layer.face_color)
-        for cat in cats[:MAX_ROWS]:
-            where = np.flatnonzero(codes == cat)
-            rgb = colours[where[0], :3] if len(where) else np.zeros(3)
+        for cat, rgba in zip(cats[:MAX_ROWS], palette, strict=False):
+            count = int(np.count_nonzero(codes == cat))
             self._add_legend_row(
-                cat, "#{:02x}{:02x}{:02x}".format(*np.round(rgb * 255).astype(int)), len(where)
+                cat, "#{:02x}{:02x}{:02x}".format(*np.round(rgba[:3] * 255).astype(int)), count
             )
         # the points' own opacities, to restore when a hidden category is shown again
         hidden = pd.Series(codes).isin(self._hidden_categories).to_numpy()
@@ -131,7 +119,7 @@ class LegendMixin:
     def _apply_shown(self) -> None:
         """Show the map's points except those of hidden categories."""
         layer = self._layer
-        if layer is None or layer not in self._viewer.layers:
+        if not self._map_shown():
             return
         if self._hidden_categories and self._legend_column in layer.features.columns:
             values = layer.features[self._legend_column].to_numpy()

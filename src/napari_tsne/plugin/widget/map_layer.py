@@ -1,38 +1,29 @@
 """The map layer: the output Points layer, updated live in place while a run goes on,
 its features (the source's annotations), colours by a feature, and the view fitted
-to the map."""
+to the map.
+
+Where the map is drawn: a source with a view of its own in the viewer (an image
+stack, a Labels, Points or Shapes layer with measurements) keeps that view, and the
+map gets its own canvas beside it (:class:`.map_view.MapView`); an AnnData source
+(a file, or the reader's stand-in layer of one) has nothing to look at in the
+viewer, so its map is drawn there, over the hidden stand-in."""
 
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 import pandas as pd
 
 from ..._options import PREFERRED_COLOUR_COLUMNS
 from ...engine.job import Update
+from ..colouring import colour_values
 from ..reader import point_size
-from ..sources import OUTPUT_MARK, colour_columns, is_tsne_output, points_features
+from ..sources import ID_COLUMNS, OUTPUT_MARK, colour_columns, is_tsne_output, points_features
+from .groups import ANNOTATION, UNASSIGNED
 
 NO_COLOUR = "(single colour)"
 DEFAULT_COLOUR = "#4f9bd9"
-
-
-def categorical_palette(n: int) -> np.ndarray:
-    """``n`` distinguishable RGBA colours (tab10, tab20, then evenly spaced hues)."""
-    import matplotlib
-
-    n = max(int(n), 1)
-    if n <= 10:
-        cmap = matplotlib.colormaps["tab10"]
-        return np.array([cmap(i) for i in range(n)])
-    if n <= 20:
-        cmap = matplotlib.colormaps["tab20"]
-        order = list(range(0, 20, 2)) + list(range(1, 20, 2))  # strong colours first
-        return np.array([cmap(i) for i in order[:n]])
-    hsv = matplotlib.colormaps["hsv"]
-    return np.array([hsv(i / n) for i in range(n)])
 
 
 class MapLayerMixin:
@@ -45,6 +36,56 @@ class MapLayerMixin:
     def layer(self):
         """The output Points layer (None before the first run)."""
         return self._layer
+
+    @property
+    def map_viewer(self):
+        """The viewer (model) the map is drawn in: the map view's, or napari's own."""
+        view = self._map_view
+        return view.model if view is not None and not view.closed else self._viewer
+
+    def _map_shown(self) -> bool:
+        """The map layer exists and is still in the viewer it is drawn in."""
+        return self._layer is not None and self._layer in self.map_viewer.layers
+
+    def _place_map(self, src) -> None:
+        """Choose where the next map of *src* is drawn (see the module docstring); a
+        map drawn elsewhere before is removed from there (the new map replaces it)."""
+        own_canvas = src.kind != "anndata"
+        before = self.map_viewer
+        if own_canvas and (self._map_view is None or self._map_view.closed):
+            self._open_map_view()
+        elif not own_canvas and self._map_view is not None:
+            self._close_map_view()
+        if self._layer is not None and self.map_viewer is not before:
+            layer, self._layer = self._layer, None
+            if layer in before.layers:
+                before.layers.remove(layer)
+
+    def _open_map_view(self) -> None:
+        from .map_view import MapView
+
+        view = MapView(self._viewer, beside=self.native, on_closed=self._on_map_view_closed)
+        self._map_view = view
+        events = view.model.layers.events
+        events.inserted.connect(self._watch_inserted)
+        events.removed.connect(self._unwatch_removed)
+        events.removed.connect(self._on_layer_removed)
+        view.model.mouse_drag_callbacks.append(self._on_map_click)
+        view.lasso_button.clicked.connect(self.draw_selection)
+        view.clear_button.clicked.connect(lambda: self.select([]))
+
+    def _close_map_view(self) -> None:
+        view, self._map_view = self._map_view, None
+        if view is not None:
+            view.close()
+
+    def _on_map_view_closed(self) -> None:
+        """The user closed the map's dock: the map goes with it (as a removed layer)."""
+        view, self._map_view = self._map_view, None
+        if self._closed or view is None:
+            return
+        if self._layer is not None and self._layer in view.model.layers:
+            self._forget_map("The map view was closed")
 
     def _colour_choices(self, widget=None):
         cols = []
@@ -61,9 +102,9 @@ class MapLayerMixin:
             and (len(rows) != len(self._shown_rows) or not np.array_equal(rows, self._shown_rows))
         )
         meta_rows = self._original_rows(rows)
-        if self._layer is None or self._layer not in self._viewer.layers:
+        if not self._map_shown():
             feats = self._features_for(rows)
-            self._layer = self._viewer.add_points(
+            self._layer = self.map_viewer.add_points(
                 coords,
                 name=f"t-SNE {src.name}",
                 features=feats,
@@ -75,7 +116,10 @@ class MapLayerMixin:
             self._shown_rows = rows
             self._layer_stale = False
             self._reset_colour_choices()
-            self._hide_source_layers()
+            if self.map_viewer is self._viewer:
+                self._hide_source_layers()
+            else:
+                self.map_viewer.layers.selection.active = self._layer
         elif new_rows or len(self._layer.data) != len(coords):
             self._layer.data = coords
             self._layer.features = self._features_for(rows)
@@ -141,12 +185,12 @@ class MapLayerMixin:
     def _sync_layer(self):
         """Give the layer its data through the setter after live in-place updates, so
         that napari's data events fire and the viewer's ranges follow the final map."""
-        if self._layer_stale and self._alive() and self._layer in self._viewer.layers:
+        if self._layer_stale and self._alive() and self._map_shown():
             self._layer_stale = False
             self._layer.data = np.array(self._layer.data)
 
     def _fit_view_if_shown(self, coords):
-        if not self._closed and self._layer is not None and self._layer in self._viewer.layers:
+        if not self._closed and self._map_shown():
             self._fit_view(coords)
 
     def _original_rows(self, rows):
@@ -206,7 +250,7 @@ class MapLayerMixin:
         source layers included), and its ``fit_to_view(layers=[map])`` fails (napari
         0.9.2: IndexError) when another layer has more dimensions, e.g. the image stack
         the map was made from; so the camera is set here from the canvas size."""
-        viewer = self._viewer
+        viewer = self.map_viewer
         canvas = np.asarray(getattr(getattr(viewer, "canvas", None), "size", ()), dtype=float)
         if coords.shape[1] != 2 or canvas.shape != (2,) or canvas.min() <= 0:
             viewer.reset_view()
@@ -228,7 +272,11 @@ class MapLayerMixin:
             value = current
         else:
             preferred = [c for c in choices if c == self.colour_preference]
-            preferred += [c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS]
+            # an object's "label" in a measurements table is its id, not a class
+            ids = ID_COLUMNS if self._source is not None and self._source.kind == "features" else ()
+            preferred += [
+                c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS and c.lower() not in ids
+            ]
             value = preferred[0] if preferred else NO_COLOUR
         if self.colour_by.value != value:
             self.colour_by.value = value  # triggers _apply_colour
@@ -236,31 +284,21 @@ class MapLayerMixin:
             self._apply_colour()
 
     def _apply_colour(self, *args):
-        layer = self._layer
-        if layer is None or layer not in self._viewer.layers:
+        """Colour the map by the chosen column (:mod:`..colouring` computes the colours;
+        napari gets them directly, so legend, colour bar and source agree)."""
+        if not self._map_shown():
             return
+        layer = self._layer
         col = self.colour_by.value
-        legend = None
-        try:
-            if col in (None, NO_COLOUR) or col not in layer.features.columns:
-                layer.face_color = DEFAULT_COLOUR
-            else:
-                s = layer.features[col]
-                if pd.api.types.is_float_dtype(s.dtype) and s.nunique() > 16:
-                    layer.face_colormap = "viridis"
-                else:
-                    legend = col
-                    n_cat = (
-                        len(s.cat.categories)
-                        if isinstance(s.dtype, pd.CategoricalDtype)
-                        else s.nunique()
-                    )
-                    layer.face_color_cycle = categorical_palette(n_cat)
-                with warnings.catch_warnings():
-                    # napari notes that few integer values look categorical: intended
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    layer.face_color = col
-        except Exception as err:  # e.g. a column napari cannot map to colours
-            legend = None
-            self._info(f"Cannot colour by {col!r}: {err}")
-        self._update_legend(legend)
+        colouring = None
+        if col not in (None, NO_COLOUR) and col in layer.features.columns:
+            try:
+                neutral = (UNASSIGNED,) if col == ANNOTATION else ()
+                colouring = colour_values(layer.features[col], neutral=neutral)
+            except ValueError as err:
+                self._info(f"Cannot colour by {col!r}: {err}")
+        layer.face_color = DEFAULT_COLOUR if colouring is None else colouring.rgba
+        self._colouring = colouring
+        categorical = colouring is not None and colouring.kind == "categorical"
+        self._update_legend(col if categorical else None)
+        self._colour_source_like_map()

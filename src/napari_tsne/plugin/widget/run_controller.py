@@ -108,6 +108,7 @@ class RunControllerMixin:
         except (TSNEInputError, ValueError) as err:
             self._error(str(err))
             return
+        self._place_map(src)
         self._source = src
         self._run = job
         self._n_added = 0
@@ -277,7 +278,7 @@ class RunControllerMixin:
             return
         self._flush_draw()  # show the last coordinates now
         self._sync_layer()
-        if self._layer is not None and self._alive() and self._layer in self._viewer.layers:
+        if self._alive() and self._map_shown():
             # fit the final map to the canvas as it is now (the window or the dock may
             # have been resized since the last fit during the run)
             self._view_extent = None

@@ -1,12 +1,9 @@
-"""Select and annotate: pick points on the map (napari's own Points selection, a
-lasso / polygon / rectangle / ellipse drawn in a Shapes layer, or every point with one
-value of a features column), name the selection as a group, and keep the groups as
-the categorical ``annotation`` column of the map layer's ``features``, so that they
-colour the map, are exported to ``obs`` and travel with the points when samples are
-added or the run continues.
-
-The functions at the top are Qt-free bookkeeping (tested on their own); the mixin
-below is the thin panel of :class:`TSNEWidget` that applies them to the layer.
+"""Select and annotate: pick points on the map (click, shift-click, a lasso / polygon /
+rectangle / ellipse drawn in a Shapes layer, napari's own Points selection, or every
+point with one value of a features column) and name the selection as a group. The
+bookkeeping of groups is in :mod:`.groups`, the geometry of drawn shapes in
+:mod:`.shapes`; the mixin here is the thin panel of :class:`TSNEWidget` that applies
+them to the layer.
 """
 
 from __future__ import annotations
@@ -14,191 +11,29 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .clicks import is_left_button, modifier_names, wait_for_click
 from .events import disconnect_all
+from .groups import (
+    ANNOTATION,
+    UNASSIGNED,
+    SelectionError,
+    annotation_column,
+    assign_group,
+    carry_groups,
+    category_columns,
+    category_values,
+    checked_group_name,
+    group_counts,
+    group_names,
+    remove_group,
+    rename_group,
+    rows_where,
+)
 from .linking import source_rows
+from .shapes import points_in_shape
 
-#: the features column holding the groups
-ANNOTATION = "annotation"
-#: the group of points that are in no group (napari cannot colour by missing values)
-UNASSIGNED = "unassigned"
 #: name of the Shapes layer in which selections are drawn
 DRAW_LAYER = "draw selection"
-#: columns with at most this many values are offered in "select where"
-MAX_CATEGORIES = 200
-
-
-class SelectionError(ValueError):
-    """A selection or group operation cannot be done; the message says why and what to do."""
-
-
-# ------------------------------------------------------------------ shapes
-
-
-def points_in_polygon(points: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-    """Mask of the 2-D *points* inside the closed polygon *vertices* (even-odd rule)."""
-    from matplotlib.path import Path
-
-    points = np.asarray(points, dtype=np.float64)
-    vertices = np.asarray(vertices, dtype=np.float64)
-    if len(vertices) < 3 or len(points) == 0:
-        return np.zeros(len(points), dtype=bool)
-    return Path(vertices, closed=False).contains_points(points)
-
-
-def points_in_ellipse(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
-    """Mask of the points inside the ellipse inscribed in the (possibly rotated)
-    rectangle *corners* (napari's ellipse data: four corners, in order)."""
-    points = np.asarray(points, dtype=np.float64)
-    c = np.asarray(corners, dtype=np.float64)
-    centre = c.mean(axis=0)
-    axes = np.stack([(c[1] - c[0]) / 2.0, (c[3] - c[0]) / 2.0], axis=1)  # columns u, v
-    if abs(np.linalg.det(axes)) < 1e-300:
-        return np.zeros(len(points), dtype=bool)
-    st = np.linalg.solve(axes, (points - centre).T)  # (s, t) with p = centre + s u + t v
-    return (st**2).sum(axis=0) <= 1.0
-
-
-def points_in_shape(points: np.ndarray, vertices: np.ndarray, shape_type: str) -> np.ndarray:
-    """Mask of the *points* inside one napari shape; lines and paths enclose nothing."""
-    if shape_type == "ellipse":
-        return points_in_ellipse(points, vertices)
-    if shape_type in ("polygon", "rectangle"):
-        return points_in_polygon(points, vertices)
-    raise SelectionError(
-        f"A {shape_type} encloses no points: draw a lasso, polygon, rectangle or ellipse."
-    )
-
-
-# ------------------------------------------------------------------ groups
-
-
-def annotation_column(features: pd.DataFrame, n: int) -> pd.Series:
-    """The groups of the *n* points: the ``annotation`` column as a categorical with
-    ``unassigned`` for points in no group (a new one if there is none yet)."""
-    if ANNOTATION not in features.columns:
-        return pd.Series(pd.Categorical([UNASSIGNED] * n, categories=[UNASSIGNED]))
-    s = features[ANNOTATION].reset_index(drop=True)
-    if not isinstance(s.dtype, pd.CategoricalDtype):
-        if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-            raise SelectionError(
-                f"The map's features already have a numeric {ANNOTATION!r} column; rename "
-                "it in the source (e.g. to 'annotation_value') to keep it and use groups."
-            )
-        s = s.astype(object).where(s.notna(), None)
-        s = pd.Series(pd.Categorical([None if v is None else str(v) for v in s]))
-    if UNASSIGNED not in s.cat.categories:
-        s = s.cat.add_categories([UNASSIGNED])
-    return s.fillna(UNASSIGNED)
-
-
-def group_names(column: pd.Series) -> list[str]:
-    """The named groups (categories other than ``unassigned``), in their order."""
-    return [str(c) for c in column.cat.categories if c != UNASSIGNED]
-
-
-def group_counts(column: pd.Series) -> dict[str, int]:
-    """Points per category, ``unassigned`` included."""
-    counts = column.value_counts(sort=False)
-    return {str(k): int(v) for k, v in counts.items()}
-
-
-def _checked_name(name: str) -> str:
-    name = str(name).strip()
-    if not name:
-        raise SelectionError("Type a group name first.")
-    if name == UNASSIGNED:
-        raise SelectionError(
-            f"{UNASSIGNED!r} means 'in no group': choose another name (or Remove the group)."
-        )
-    return name
-
-
-def assign_group(column: pd.Series, rows, name: str) -> pd.Series:
-    """*column* with the points *rows* in group *name* (moved there from any other)."""
-    name = _checked_name(name)
-    rows = np.asarray(sorted(rows), dtype=np.int64)
-    if rows.size == 0:
-        raise SelectionError(
-            "No points are selected: select points on the map (or draw a selection) first."
-        )
-    if rows.min() < 0 or rows.max() >= len(column):
-        raise SelectionError("The selection is not on the current map; select the points again.")
-    out = column.copy()
-    if name not in out.cat.categories:
-        out = out.cat.add_categories([name])
-    out.iloc[rows] = name
-    return out
-
-
-def rename_group(column: pd.Series, old: str, new: str) -> pd.Series:
-    """*column* with group *old* called *new* (merged into *new* if that exists)."""
-    new = _checked_name(new)
-    if old not in group_names(column):
-        raise SelectionError(f"There is no group {old!r}.")
-    if new == old:
-        return column.copy()
-    if new in column.cat.categories:
-        out = column.copy()
-        out[out == old] = new
-        return out.cat.remove_categories([old])
-    return column.cat.rename_categories({old: new})
-
-
-def remove_group(column: pd.Series, name: str) -> pd.Series:
-    """*column* without group *name*: its points become unassigned."""
-    if name not in group_names(column):
-        raise SelectionError(f"There is no group {name!r}.")
-    out = column.copy()
-    out[out == name] = UNASSIGNED
-    return out.cat.remove_categories([name])
-
-
-def carry_groups(old_rows, old_groups: pd.Series, new_rows, n: int) -> pd.Series:
-    """Groups for a new map of the same source: the map point of source row *r* gets
-    the group that source row had (``old_rows[i]`` had ``old_groups[i]``); rows not on
-    the old map, and the ``n - len(new_rows)`` points after them, are unassigned."""
-    lookup = pd.Series(np.asarray(old_groups, dtype=object), index=np.asarray(old_rows))
-    lookup = lookup[~lookup.index.duplicated()]
-    values = lookup.reindex(np.asarray(new_rows)).to_numpy(dtype=object)
-    values = np.concatenate([values, np.full(n - len(values), None, dtype=object)])
-    categories = [UNASSIGNED] + [c for c in old_groups.cat.categories if c != UNASSIGNED]
-    out = pd.Series(pd.Categorical(values, categories=categories))
-    return out.fillna(UNASSIGNED)
-
-
-def category_columns(features: pd.DataFrame) -> list[str]:
-    """Columns with few distinct values (categories, strings, booleans, small integers)."""
-    out = []
-    for c in features.columns:
-        s = features[c]
-        if isinstance(s.dtype, pd.CategoricalDtype) or s.dtype == object:
-            out.append(str(c))
-        elif pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_integer_dtype(s.dtype):
-            if s.nunique() <= MAX_CATEGORIES:
-                out.append(str(c))
-    return out
-
-
-def category_values(features: pd.DataFrame, column: str) -> list[str]:
-    """The values of *column* (as text), in category order or sorted."""
-    if column not in features.columns:
-        return []
-    s = features[column]
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        present = set(s.dropna().unique())
-        return [str(c) for c in s.cat.categories if c in present]
-    return sorted({str(v) for v in s.dropna().unique()})
-
-
-def rows_where(features: pd.DataFrame, column: str, value: str) -> np.ndarray:
-    """Rows whose *column* has *value* (compared as text)."""
-    if column not in features.columns:
-        raise SelectionError(f"The map has no {column!r} column.")
-    s = features[column].reset_index(drop=True)
-    return np.flatnonzero(s.notna().to_numpy() & (s.astype(str).to_numpy() == str(value)))
-
-
-# ------------------------------------------------------------------ panel
 
 
 class SelectionMixin:
@@ -231,7 +66,14 @@ class SelectionMixin:
             text="show the selection in the source",
             value=True,
             tooltip="Step an image stack to the sample or show the selected images, "
-            "highlight Labels objects, select Points / Shapes items",
+            "outline Labels objects, select Points / Shapes items; click objects of a "
+            "Labels source (shift-click: several) to select their points",
+        )
+        self.colour_source = CheckBox(
+            text="colour the source's objects like the map",
+            value=False,
+            tooltip="Labels objects, Points or Shapes get their points' colours "
+            "(groups, a measurement, any column); untick for their own colours",
         )
         self.groups_info = Label(value="")
         self.groups_info.native.setWordWrap(True)
@@ -251,6 +93,7 @@ class SelectionMixin:
                 box([self.select_column, self.select_value]),
                 self.select_where_button,
                 self.link_source,
+                self.colour_source,
             ],
             labels=False,
         )
@@ -269,11 +112,14 @@ class SelectionMixin:
         self.remove_button.changed.connect(lambda: self.remove_group())
         self.select_column.changed.connect(lambda: self.select_value.reset_choices())
         self.select_where_button.changed.connect(lambda: self.select_where())
+        self.colour_source.changed.connect(self._colour_source_like_map)
         events = self._viewer.layers.events
         events.inserted.connect(self._watch_inserted)
         events.removed.connect(self._unwatch_removed)
         for layer in self._viewer.layers:
             self._watch_layer(layer)
+        # a map drawn in the viewer itself (AnnData sources) is clicked there
+        self._viewer.mouse_drag_callbacks.append(self._on_map_click)
         self._refresh_selection_panel()
 
     def _close_selection(self) -> None:
@@ -383,10 +229,7 @@ class SelectionMixin:
     # ----------------------------------------------------------- choices, texts
 
     def _map_features(self) -> pd.DataFrame | None:
-        layer = self._layer
-        if layer is None or layer not in self._viewer.layers:
-            return None
-        return layer.features
+        return self._layer.features if self._map_shown() else None
 
     def _group_choices(self, widget=None) -> list[str]:
         feats = self._map_features()
@@ -453,6 +296,7 @@ class SelectionMixin:
         feats[ANNOTATION] = column.array  # categorical, categories in group order
         self._layer.features = feats
         self._keep_groups(column)
+        self._write_groups_to_source(column)
         self._reset_colour_choices()
         self._refresh_selection_panel()
 
@@ -495,9 +339,9 @@ class SelectionMixin:
             self._error(str(err))
             return False
         self._set_annotation(column)
-        self.group.value = _checked_name(name)
+        self.group.value = checked_group_name(name)
         n = len(self._layer.selected_data)
-        self._info(f"{n:,} points are in group {_checked_name(name)!r}.")
+        self._info(f"{n:,} points are in group {checked_group_name(name)!r}.")
         return True
 
     def rename_group(self, old: str | None = None, new: str | None = None) -> bool:
@@ -515,8 +359,8 @@ class SelectionMixin:
             self._error(str(err))
             return False
         self._set_annotation(column)
-        self.group.value = _checked_name(new)
-        self._info(f"Group {old!r} is now {_checked_name(new)!r}.")
+        self.group.value = checked_group_name(new)
+        self._info(f"Group {old!r} is now {checked_group_name(new)!r}.")
         return True
 
     def remove_group(self, name: str | None = None) -> bool:
@@ -565,10 +409,11 @@ class SelectionMixin:
         points inside each shape drawn there become the selection."""
         if not self._checked_map():
             return
+        viewer = self.map_viewer
         layer = self._draw_layer
-        if layer is None or layer not in self._viewer.layers:
+        if layer is None or layer not in viewer.layers:
             extent = float(np.ptp(np.asarray(self._layer.data), axis=0).max() or 1.0)
-            layer = self._viewer.add_shapes(
+            layer = viewer.add_shapes(
                 ndim=2,
                 name=DRAW_LAYER,
                 face_color=[1.0, 1.0, 1.0, 0.08],
@@ -579,7 +424,7 @@ class SelectionMixin:
             )
             layer.events.data.connect(self._on_drawn)
             self._draw_layer = layer
-        self._viewer.layers.selection.active = layer
+        viewer.layers.selection.active = layer
         layer.mode = "add_polygon_lasso"
 
     def _on_drawn(self, event) -> None:
@@ -593,7 +438,7 @@ class SelectionMixin:
         """Select the points inside the newest shape, keep only that shape, and make
         the map the active layer (napari highlights the active layer's selection only)."""
         shapes = self._draw_layer
-        if self._closed or shapes is None or shapes not in self._viewer.layers:
+        if self._closed or shapes is None or shapes not in self.map_viewer.layers:
             return
         if shapes.nshapes == 0 or self._map_features() is None:
             return
@@ -608,8 +453,33 @@ class SelectionMixin:
             shapes.remove_selected()
         shapes.selected_data = set()
         # pan / zoom, not napari's select tool, in which dragging selected points
-        # moves them (the map's coordinates)
-        self._viewer.layers.selection.active = self._layer
+        # moves them (the map's coordinates); clicks select (see _on_map_click)
+        self.map_viewer.layers.selection.active = self._layer
         self._layer.mode = "pan_zoom"
         self.select(np.flatnonzero(mask))
         self._info(f"Selected the {int(mask.sum()):,} points inside the drawn shape.")
+
+    # ----------------------------------------------------------- clicking
+
+    def _on_map_click(self, viewer, event):
+        """Click a point of the map to select it, shift-click to add or remove it, click
+        where there is no point to select none; a drag pans as usual. Only in pan /
+        zoom mode (napari's own select mode selects by itself)."""
+        if self._closed or viewer is not self.map_viewer or not self._map_shown():
+            return
+        if str(self._layer.mode) != "pan_zoom" or not is_left_button(event):
+            return
+        active = viewer.layers.selection.active
+        if active is not None and active is not self._layer:
+            return
+        yield from wait_for_click(event)
+        if event.type != "mouse_release":
+            return
+        hit = self._layer.get_value(
+            event.position,
+            view_direction=event.view_direction,
+            dims_displayed=list(event.dims_displayed),
+            world=True,
+        )
+        rows = [] if hit is None else [int(hit)]
+        self._select_clicked(rows, "Shift" in modifier_names(event))

@@ -1,8 +1,16 @@
 """The t-SNE dock widget for napari, assembled from its parts: the form
 (:mod:`.form`), the run controller (:mod:`.run_controller`), the map layer
-(:mod:`.map_layer`) and the add-samples and export actions. The engine's job runs in
-a napari ``thread_worker``; layer attributes change only in the worker's
-``yielded`` / ``returned`` slots, i.e. in the main thread."""
+(:mod:`.map_layer`) and its own canvas (:mod:`.map_view`), and the add-samples,
+export, selection and linking parts. The engine's job runs in a napari
+``thread_worker``; layer attributes change only in the worker's ``yielded`` /
+``returned`` slots, i.e. in the main thread.
+
+napari hands a widget opened from the Plugins menu a proxy of its viewer
+(``PublicOnlyProxy``), whose methods return proxies of layers while napari's events
+carry the layers themselves, so the same layer is two objects (``is`` and ``id()``
+disagree). The widget therefore works with napari's objects themselves: the viewer
+is unwrapped once, here (:func:`napari_object`), and every layer the widget holds
+or compares comes from it or from napari's events."""
 
 from __future__ import annotations
 
@@ -30,6 +38,13 @@ if TYPE_CHECKING:
     import napari
 
 
+def napari_object(obj):
+    """The napari object behind a plugin proxy (``PublicOnlyProxy``), or *obj* itself.
+
+    Layers, layer lists and events then compare by identity as napari's own do."""
+    return getattr(obj, "__wrapped__", obj)
+
+
 class TSNEWidget(
     FormMixin,
     RunControllerMixin,
@@ -52,8 +67,11 @@ class TSNEWidget(
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, warmup: bool = True):
-        super().__init__(labels=False)
-        self._viewer = napari_viewer
+        # scrollable: the form is taller than most screens once a map is made
+        super().__init__(labels=False, scrollable=True)
+        self._viewer = napari_object(napari_viewer)
+        #: the map's own canvas (None: the map is drawn in the viewer, see map_layer)
+        self._map_view = None
         self._live = LiveValues()
         self._stop_event = threading.Event()
         self._worker = None
@@ -62,6 +80,8 @@ class TSNEWidget(
         self._run: TSNEJob | None = None  # the job of the current map
         self._source: FeatureSource | None = None
         self._layer = None
+        #: the colours of the map's points (None: one colour), see ..colouring
+        self._colouring = None
         #: the layer's array was changed in place since its data was last set
         self._layer_stale = False
         self._view_extent = None
@@ -123,6 +143,7 @@ class TSNEWidget(
             exaggeration=float(self.exaggeration.value),
             update_interval=int(self.update_interval.value),
         )
+        self._init_linking()
         self._init_selection()
         self._on_source_changed()
         self._on_add_source_changed()
@@ -147,10 +168,8 @@ class TSNEWidget(
         """False once the widget or the viewer's window has been closed."""
         if self._closed:
             return False
-        # napari hands plugins a proxy that warns on private attributes: look at the
-        # real viewer; Window.close() deletes its `_qt_window`
-        viewer = getattr(self._viewer, "__wrapped__", self._viewer)
-        return hasattr(viewer.window, "_qt_window")
+        # Window.close() deletes its `_qt_window` (napari has no public "closed" state)
+        return hasattr(self._viewer.window, "_qt_window")
 
     def _error(self, text: str) -> None:
         self.message.value = f"<span style='color:#e8553e'>⚠ {text}</span>"
@@ -178,15 +197,19 @@ class TSNEWidget(
             return
         removed = getattr(event, "value", None)
         if removed is not None and removed is self._layer:
-            self._layer = None
-            self._shown_rows = None
-            self._show_source_layers()
-            if self.is_running:
-                self._cancelled = True
-                self._stop_event.set()
-                self._info("The map layer was removed; the run was cancelled.")
-            self._sync_enabled()
+            self._forget_map("The map layer was removed")
         self._on_layers_changed()
+
+    def _forget_map(self, why: str) -> None:
+        """The map layer is gone (removed, or its view closed): a run making it stops."""
+        self._layer = None
+        self._shown_rows = None
+        self._show_source_layers()
+        if self.is_running:
+            self._cancelled = True
+            self._stop_event.set()
+            self._info(f"{why}; the run was cancelled.")
+        self._sync_enabled()
 
     def _on_destroyed(self, *args):
         self._closed = True
@@ -200,6 +223,8 @@ class TSNEWidget(
                 (events.reordered, self._on_layers_changed),
             )
         )
+        self._close_linking()
+        self._close_map_view()
         for w in (self._worker, self._add_worker):
             if w is not None:
                 try:
