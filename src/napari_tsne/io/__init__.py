@@ -7,7 +7,7 @@
 * :func:`combine_anndata`: a map's AnnData and that of samples added to it, joined
   as ``anndata.concat`` does, with notes on what could not be combined.
 * :func:`read_array`, :func:`read_table`, :func:`write_array`: ``.npy`` /
-  ``.csv`` / ``.tsv`` matrices.
+  ``.csv`` / ``.tsv`` matrices; :func:`write_table`: a table of mixed columns.
 * :func:`atomic_path`: the atomic-replace helper every writer uses.
 * :func:`read_idx`, :func:`load_fashion_mnist`, :data:`FASHION_MNIST_CLASSES`: IDX
   files and the Fashion-MNIST data set (the one loader the sample, the examples and
@@ -38,7 +38,7 @@ _LAZY = {
         ),
         "anndata_io",
     ),
-    **dict.fromkeys(("read_array", "read_table", "write_array"), "arrays"),
+    **dict.fromkeys(("read_array", "read_table", "write_array", "write_table"), "arrays"),
     "combine_anndata": "combine",
     **dict.fromkeys(
         (
@@ -92,5 +92,6 @@ __all__ = [
     "sanitize_params",
     "uns_key_for",
     "write_array",
+    "write_table",
     "write_embedding",
 ]

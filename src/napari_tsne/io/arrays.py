@@ -31,7 +31,7 @@ from .atomic import DataReadError, DataWriteError, atomic_path
 if TYPE_CHECKING:  # pandas and anndata are imported where a table or .h5ad is read
     import pandas as pd
 
-__all__ = ["read_array", "read_table", "write_array"]
+__all__ = ["read_array", "read_table", "write_array", "write_table"]
 
 _TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 _COMPRESSION = {".gz", ".bz2", ".xz", ".zip", ".zst"}
@@ -375,3 +375,21 @@ def write_array(
         f"Cannot save {path.name}: unsupported file type {suffix or '(no extension)'!r}. "
         f"Supported: {_SUPPORTED_WRITE}."
     )
+
+
+def write_table(
+    path: str | os.PathLike[str], table: pd.DataFrame, *, overwrite: bool = True
+) -> Path:
+    """Save a table of mixed columns (numbers, text, categories) as ``.csv`` / ``.tsv``
+    atomically, with a header row and without the index; returns the path written.
+    Numbers keep full precision; missing values are empty cells. With
+    ``overwrite=False`` an existing file is an error (:class:`DataWriteError`)."""
+    path = Path(path).expanduser()
+    sep = _TEXT_SUFFIXES.get(path.suffix.lower())
+    if sep is None:
+        raise DataWriteError(f"Cannot save the table as {path.name}: use a .csv or .tsv file name.")
+    text = table.to_csv(sep=sep, index=False, float_format="%.17g", lineterminator="\n")
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            fh.write(text)
+    return path

@@ -7,9 +7,9 @@ can be unit tested without a display.
 A :class:`FeatureSource` holds what the t-SNE widget needs:
 
 * ``X`` -- the ``(n_samples, n_features)`` matrix (dense array or CSR matrix);
-* ``annotations`` -- a table with one row per sample (AnnData ``obs``, the
-  non-numeric/identifier columns of a layer's ``features``, image labels) that
-  becomes the ``features`` of the output Points layer and can colour the map;
+* ``annotations`` -- a table with one row per sample (AnnData ``obs``, a layer's
+  whole ``features`` table, measurements included, image labels) that becomes the
+  ``features`` of the output Points layer and can colour the map;
 * where the data came from (``kind``, ``name``, ``representation``, ``adata``,
   ``path``) and which of the original rows were kept (``rows``).
 
@@ -262,7 +262,9 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
             f"{', '.join(map(str, feats.columns[:10]))}). t-SNE needs numeric measurements."
         )
     X = feats[cols].to_numpy(dtype=np.float64)
-    ann = feats.drop(columns=cols).reset_index(drop=True)
+    # the whole table, measurements included: they colour the map and are exported
+    # as X (``extra["columns"]`` says which columns were embedded)
+    ann = feats.reset_index(drop=True)
     return FeatureSource(
         X=X,
         annotations=ann,

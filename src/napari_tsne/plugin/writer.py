@@ -9,8 +9,14 @@
   (``metadata["added"]``) is saved as all of them combined, as ``anndata.concat``
   joins them (:func:`napari_tsne.io.combine.combine_anndata`), with the map for every
   cell; the input files are never written this way.
+* A map of a features table (objects' measurements: ``metadata["measurement_columns"]``)
+  becomes a new AnnData with ``X`` = the measurements (``var_names`` = their columns),
+  ``obs`` = the other columns (label ids, groups, annotations).
 * Any other Points layer becomes a new AnnData whose ``obs`` is the layer's
   ``features`` table.
+* A path ending in ``.csv`` / ``.tsv`` gets a table instead: the layer's features
+  (identifiers, measurements, groups) and the coordinates (``tsne_1``, ``tsne_2``),
+  one row per point -- what image analysts open next.
 
 Writes are atomic (see :func:`napari_tsne.io.write_embedding`).
 """
@@ -146,6 +152,55 @@ def _new_obs_columns(adata, features, rows) -> pd.DataFrame | None:
     return pd.DataFrame(out, index=obs.index) if out else None
 
 
+def coordinate_names(key: str, n_dims: int) -> list[str]:
+    """Table columns of a map's coordinates: ``tsne_1``, ``tsne_2`` for ``X_tsne``."""
+    stem = key[2:] if key.startswith("X_") else key
+    return [f"{stem}_{i + 1}" for i in range(n_dims)]
+
+
+def map_table(coords: np.ndarray, features, key: str) -> pd.DataFrame:
+    """One row per map point: the layer's features, then the coordinates."""
+    coords = np.asarray(coords)
+    table = (
+        pd.DataFrame(index=pd.RangeIndex(len(coords)))
+        if features is None or len(features) != len(coords)
+        else features.reset_index(drop=True).copy()
+    )
+    for name, values in zip(coordinate_names(key, coords.shape[1]), coords.T, strict=True):
+        if name in table.columns:
+            raise ValueError(
+                f"The map's features already have a column {name!r}; choose another obsm "
+                "key for the export."
+            )
+        table[name] = values
+    return table
+
+
+def map_anndata(coords: np.ndarray, features, metadata: dict, key: str, params):
+    """A new AnnData of a map that was not made from an AnnData: the measurements as
+    ``X`` when the map was made from a features table (see the module docstring),
+    the other columns of the layer's features as ``obs``, the map in ``obsm[key]``."""
+    import anndata
+
+    from ..io import sanitize_params, uns_key_for
+
+    coords = np.asarray(coords)
+    n = coords.shape[0]
+    cols = [str(c) for c in metadata.get("measurement_columns") or ()]
+    have = features is not None and len(features) == n
+    cols = [c for c in cols if have and c in features.columns]
+    if cols:
+        X = features[cols].to_numpy(dtype=np.float64)
+        obs = obs_from_features(features.drop(columns=cols), n)
+        ad = anndata.AnnData(X=X, obs=obs, var=pd.DataFrame(index=pd.Index(cols)))
+    else:
+        ad = anndata.AnnData(obs=obs_from_features(features, n))
+    ad.obsm[key] = coords.copy()
+    if params is not None:
+        ad.uns[uns_key_for(key)] = {"params": sanitize_params(params)}
+    return ad
+
+
 def combined_map(coords, metadata: dict, features, key: str, params) -> tuple[Any, list[str]]:
     """``(AnnData, notes)``: the reference and added samples combined (see the module
     docstring), or ``(None, [])`` when the map has no added AnnData samples."""
@@ -192,6 +247,10 @@ def export_map(
     coords = np.asarray(coords)
     adata = metadata.get("adata")
     rows = metadata.get("rows")
+    if Path(path).suffix.lower() in (".csv", ".tsv"):
+        from ..io import write_table
+
+        return write_table(path, map_table(coords, features, key))
     combined, combine_notes = combined_map(coords, metadata, features, key, params)
     if combined is not None:
         inputs = [metadata.get("source_path")] + [a.get("path") for a in metadata["added"]]
@@ -219,13 +278,15 @@ def export_map(
                 adata=adata,
                 obs_columns=_new_obs_columns(adata, features, rows),
             )
-    obs = obs_from_features(features, coords.shape[0])
-    return write_embedding(path, coords, key=key, params=params, obs=obs)
+    new = map_anndata(coords, features, metadata, key, params)
+    # an existing file keeps what it holds; the map and the columns of the layer
+    # (groups made on the map, ...) are written into it
+    return write_embedding(path, coords, key=key, params=params, adata=new, obs_columns=new.obs)
 
 
 def write_points(path: str, data: Any, attributes: dict) -> list[str]:
-    """npe2 single-layer writer for Points layers (``.h5ad``)."""
-    if not str(path).lower().endswith(".h5ad"):
+    """npe2 single-layer writer for Points layers (``.h5ad``, or a ``.csv`` table)."""
+    if not str(path).lower().endswith((".h5ad", ".csv", ".tsv")):
         path = f"{path}.h5ad"
     coords = np.asarray(data)
     written = export_map(

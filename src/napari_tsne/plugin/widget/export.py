@@ -11,8 +11,6 @@ import os
 import numpy as np
 from napari.utils.notifications import show_info
 
-from ..sources import obs_from_features
-
 
 class ExportMixin:
     """The Export action and the in-memory AnnData (part of :class:`TSNEWidget`)."""
@@ -21,16 +19,15 @@ class ExportMixin:
     def adata(self):
         """An AnnData with the current map in ``obsm[<obsm key>]`` and the parameters in
         ``uns``: the source AnnData itself (filled in place) when the map was made from
-        one, otherwise a new AnnData with the layer's features as ``obs``."""
+        one, otherwise a new AnnData with the layer's features as ``obs`` (and the
+        measurements as ``X`` for a map of a features table)."""
         if self._layer is None or self._run is None:
             return None
         return self._fill_memory_adata()
 
     def _fill_memory_adata(self):
-        import anndata
-
         from ...io import sanitize_params, uns_key_for
-        from ..writer import combined_map, full_coordinates
+        from ..writer import combined_map, full_coordinates, map_anndata
 
         key = self.export_key.value.strip() or "X_tsne"
         coords = np.asarray(self._layer.data)
@@ -51,9 +48,7 @@ class ExportMixin:
         if combined is not None:
             self._memory_adata = combined
             return combined
-        ad = anndata.AnnData(obs=obs_from_features(self._layer.features, len(coords)))
-        ad.obsm[key] = coords.copy()
-        ad.uns[uns_key_for(key)] = {"params": params}
+        ad = map_anndata(coords, self._layer.features, meta, key, params)
         self._memory_adata = ad
         return ad
 
@@ -77,7 +72,7 @@ class ExportMixin:
         if target is None:
             self._error("Choose a file to save to (an .h5ad file).")
             return None
-        if not target.lower().endswith(".h5ad"):
+        if not target.lower().endswith((".h5ad", ".csv", ".tsv")):
             target += ".h5ad"
         notes: list[str] = []
         try:

@@ -156,7 +156,13 @@ class FormMixin:
         self.add_button = PushButton(text="Add samples", enabled=False)
 
         # ------------------------------------------------------------ export
-        self.export_path = FileEdit(label="save to", mode="w", filter="*.h5ad")
+        self.export_path = FileEdit(
+            label="save to",
+            mode="w",
+            filter="AnnData (*.h5ad);;CSV table (*.csv);;TSV table (*.tsv)",
+            tooltip=".h5ad: AnnData for scanpy (obsm['X_tsne']); .csv / .tsv: a table of "
+            "the points' features (ids, measurements, groups) and coordinates",
+        )
         self.export_key = LineEdit(label="obsm key", value="X_tsne")
         self.write_back = CheckBox(
             text="write the map into each source file instead",

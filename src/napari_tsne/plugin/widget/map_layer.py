@@ -219,6 +219,8 @@ class MapLayerMixin:
             "tsne_params": self._params_for_export(),
             "n_added": self._n_added,
             "added": list(self._added),
+            # the columns of the features that the map was made from (a features table)
+            "measurement_columns": list(src.extra.get("columns", ())),
         }
 
     def _params_for_export(self) -> dict:
