@@ -58,7 +58,7 @@ def test_manifest_is_valid_and_complete():
     assert [w.display_name for w in contrib.widgets] == ["t-SNE map"]
     assert contrib.readers[0].filename_patterns == ["*.h5ad"]
     assert contrib.writers[0].layer_types == ["points"]
-    assert {s.key for s in contrib.sample_data} == {"digits", "fashion_mnist"}
+    assert {s.key for s in contrib.sample_data} == {"digits", "fashion_mnist", "galaxies"}
     for cmd in contrib.commands:  # every python_name resolves
         module, _, attr = cmd.python_name.partition(":")
         mod = __import__(module, fromlist=[attr])
