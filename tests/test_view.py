@@ -114,7 +114,7 @@ def test_view_uses_the_current_viewer_and_the_use_rep_rule(make_napari_viewer):
         (dict(n_iter=10.5), ValueError, "whole number"),
         (dict(n_jobs=10_000), ValueError, "out of range"),
         (dict(metric="manhatan"), ValueError, "choose one of"),
-        (dict(color="celltype"), ValueError, "not a column of adata.obs"),
+        (dict(color="celltype"), KeyError, "Could not find key 'celltype' in .var_names"),
         (dict(use_rep="X_umap"), UnknownRepresentationError, "X_umap"),
     ],
 )

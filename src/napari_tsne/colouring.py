@@ -3,10 +3,11 @@ cycles) so that the map, its legend, its colour bar and the source's objects all
 agree: categories get a palette, numbers a colour map over a chosen range, and
 missing values a neutral grey. Qt-free and napari-free.
 
-A variable is *categorical* when it is a categorical, text or boolean column, or a
-numeric one with at most :data:`MAX_CATEGORIES` distinct values; otherwise it is
-*continuous*. Ranges follow scanpy's ``vmin`` / ``vmax``: a number, or ``"pN"`` for
-the N-th percentile of the values (``"p99"``).
+A variable is *categorical* when it is a categorical, text or boolean column, or holds
+whole numbers (cluster ids, classes) with at most :data:`MAX_CATEGORIES` distinct
+values; otherwise (fractions, or many values) it is *continuous*. Ranges follow
+scanpy's ``vmin`` / ``vmax``: a number, or ``"pN"`` for the N-th percentile of the
+values (``"p99"``).
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ def is_categorical(values: pd.Series) -> bool:
         return True
     if not pd.api.types.is_numeric_dtype(dtype):  # text, objects
         return True
-    return values.nunique(dropna=True) <= MAX_CATEGORIES
+    if values.nunique(dropna=True) > MAX_CATEGORIES:
+        return False
+    finite = values.to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    return bool(np.all(finite == np.round(finite)))  # whole numbers: ids, classes
 
 
 def categories_of(values: pd.Series) -> list:

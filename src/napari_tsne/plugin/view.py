@@ -108,8 +108,9 @@ def view(
         ``"X_pca"``, ``"obsm/X_pca"``, ``"layers/counts"``). Default: X for up to 50
         variables, else ``obsm["X_pca"]`` (computed and stored when missing).
     color : str, optional
-        The ``obs`` column to colour the map by (default: a column such as
-        ``cell_type``, ``leiden`` or ``label`` when there is one).
+        What to colour the map by: an ``obs`` column or a gene (``var_names``, or
+        ``raw.var_names``), as scanpy's ``color``. Default: a column such as
+        ``cell_type``, ``leiden`` or ``label`` when there is one.
     name : str
         The name of the data's layer (the map's layer is ``"t-SNE <name>"``).
     run : bool
@@ -132,11 +133,12 @@ def view(
     if not all(hasattr(adata, a) for a in ("obs", "obsm", "n_obs", "n_vars")):
         raise TypeError(f"view() needs an AnnData object, not {type(adata).__name__}.")
     _check_options(options)
-    if color is not None and color not in adata.obs.columns:
-        raise ValueError(
-            f"color={color!r} is not a column of adata.obs; the columns are "
-            f"{', '.join(map(str, adata.obs.columns)) or '(none)'}."
-        )
+    if color is not None:
+        from ..variables import unknown_variable, variable_names
+
+        known = variable_names(adata.obs, adata)
+        if color not in known:
+            raise unknown_variable(color, known)
     representation = _default_representation(adata, use_rep)
 
     import napari
@@ -145,7 +147,8 @@ def view(
         viewer = napari.current_viewer() or napari.Viewer()
     # as the Plugins menu opens it (napari hands the widget its plugin proxy)
     _, widget = viewer.window.add_plugin_dock_widget("napari-tsne", "t-SNE map")
-    widget.colour_preference = color
+    if color is not None:
+        widget.colour_with(color)
     widget.show_anndata(adata, name=name, representation=representation)
     for key, value in options.items():
         if key == "learning_rate":

@@ -10,7 +10,7 @@ from napari.qt.threading import thread_worker
 
 from ..reader import point_size
 from ..sources import SourceError, points_features
-from .map_layer import NO_COLOUR
+from .colour import NO_COLOUR
 from .run_controller import _background_priority
 
 

@@ -20,6 +20,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtWidgets import QScrollArea
 
 from ..._options import WIDGET_OPTIONS, tsne_kwargs
 from ...engine._validation import METRICS
@@ -82,6 +83,18 @@ def _compact(*combos) -> None:
         combo.native.setMinimumContentsLength(8)
 
 
+class _FormScroll(QScrollArea):
+    """A vertical scroll area as wide as the form in it needs (never clipped)."""
+
+    def minimumSizeHint(self):
+        hint = super().minimumSizeHint()
+        form = self.widget()
+        if form is not None:
+            bar = self.verticalScrollBar().sizeHint().width()
+            hint.setWidth(form.minimumSizeHint().width() + bar + 2 * self.frameWidth())
+        return hint
+
+
 class FormMixin:
     """Builds the controls and reads them (part of :class:`TSNEWidget`)."""
 
@@ -142,7 +155,6 @@ class FormMixin:
         self.stop_button = PushButton(text="Stop", enabled=False)
         self.continue_button = PushButton(text="Continue", enabled=False)
         self.status = Label(value="Choose a source and press Run.")
-        self.colour_by = ComboBox(label="colour by", choices=self._colour_choices)
 
         # ------------------------------------------------------- add samples
         self.add_source = ComboBox(
@@ -194,8 +206,11 @@ class FormMixin:
             layout="horizontal",
             labels=False,
         )
-        self.extend(
-            [
+        content = Container(
+            labels=False,
+            widgets=[
+                _header("Measure objects"),
+                self._build_measure_form(),
                 _header("Data"),
                 box([self.source, self.file, self.representation]),
                 self.drop_nonfinite,
@@ -218,7 +233,7 @@ class FormMixin:
                 box([self.subsample, self.sample_size], layout="horizontal", labels=False),
                 buttons,
                 self.status,
-                box([self.colour_by]),
+                self._build_colour_form(),
                 _header("Select and annotate"),
                 self._build_selection_form(),
                 _header("Add samples"),
@@ -229,8 +244,23 @@ class FormMixin:
                 self.write_back,
                 self.export_button,
                 self.message,
-            ]
+            ],
         )
+        content.margins = (6, 4, 6, 4)
+        self._content = content
+        # napari docks the widget's own QWidget: the form scrolls inside it, so that a
+        # tall form never makes napari's window taller than the screen
+        from qtpy.QtCore import Qt
+        from qtpy.QtWidgets import QFrame
+
+        scroll = _FormScroll()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(content.native)
+        self.native.layout().addWidget(scroll)
+        self._scroll = scroll
+        self.margins = (0, 0, 0, 0)
         _compact(
             self.source,
             self.representation,

@@ -38,8 +38,9 @@ class LegendMixin:
         self._legend_values: list = []
         self._legend_alpha = None
         # full width, right under the "colour by" row of the dock
-        row, layout = self.colour_by.native, self.native.layout()
-        while row.parentWidget() is not None and row.parentWidget() is not self.native:
+        content = self._content.native
+        row, layout = self.colour_by.native, content.layout()
+        while row.parentWidget() is not None and row.parentWidget() is not content:
             row = row.parentWidget()
         layout.insertWidget(layout.indexOf(row) + 1, legend)
 
@@ -51,19 +52,22 @@ class LegendMixin:
             rows.append((str(cat), colour, count, cat not in self._hidden_categories))
         return rows
 
-    def _update_legend(self, column) -> None:
-        """Rebuild the legend for the map coloured by *column* (None: no legend)."""
+    def _update_legend(self, column, values=None) -> None:
+        """Rebuild the legend for the map coloured by *column* with one of *values* per
+        point (None: no legend)."""
         layer = self._layer
         if column != self._legend_column:
             self._hidden_categories = set()
         self._legend_column = column
         self.legend.clear()
         self._legend_values = []
-        if layer is None or column is None:
+        if layer is None or column is None or values is None:
+            self._legend_column = None
             self.legend.setVisible(False)
             self._apply_shown()
             return
-        values = layer.features[column]
+        values = pd.Series(values).reset_index(drop=True)
+        self._legend_values = values.to_numpy()
         cats, palette = self._colouring.categories, self._colouring.colours
         self._hidden_categories &= set(cats)
         codes = values.to_numpy()
@@ -121,8 +125,8 @@ class LegendMixin:
         layer = self._layer
         if not self._map_shown():
             return
-        if self._hidden_categories and self._legend_column in layer.features.columns:
-            values = layer.features[self._legend_column].to_numpy()
+        values = self._legend_values
+        if self._hidden_categories and len(values) == len(layer.data):
             shown = ~pd.Series(values).isin(self._hidden_categories).to_numpy()
         else:
             shown = np.ones(len(layer.data), dtype=bool)

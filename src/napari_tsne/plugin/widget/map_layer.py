@@ -15,22 +15,14 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..._options import PREFERRED_COLOUR_COLUMNS
 from ...engine.job import Update
-from ..colouring import colour_values
 from ..reader import point_size
-from ..sources import ID_COLUMNS, OUTPUT_MARK, colour_columns, is_tsne_output, points_features
-from .groups import ANNOTATION, UNASSIGNED
-
-NO_COLOUR = "(single colour)"
-DEFAULT_COLOUR = "#4f9bd9"
+from ..sources import OUTPUT_MARK, is_tsne_output, points_features
+from .colour import DEFAULT_COLOUR
 
 
 class MapLayerMixin:
     """The Points layer of the map (part of :class:`TSNEWidget`)."""
-
-    #: the annotation column to colour a new map by, when it has one (e.g. from ``view``)
-    colour_preference: str | None = None
 
     @property
     def layer(self):
@@ -86,12 +78,6 @@ class MapLayerMixin:
             return
         if self._layer is not None and self._layer in view.model.layers:
             self._forget_map("The map view was closed")
-
-    def _colour_choices(self, widget=None):
-        cols = []
-        if self._layer is not None:
-            cols = colour_columns(self._layer.features)
-        return [NO_COLOUR, *cols]
 
     def _show_coords(self, update: Update):
         src = self._source
@@ -265,42 +251,3 @@ class MapLayerMixin:
         centre[-2:] = (lo + hi) / 2.0
         camera.center = tuple(centre)
         camera.zoom = float((1.0 - 2.0 * margin) * np.min(canvas / span))
-
-    def _reset_colour_choices(self):
-        current = self.colour_by.value
-        self.colour_by.reset_choices()
-        choices = list(self.colour_by.choices)
-        if current in choices and current != NO_COLOUR:
-            value = current
-        else:
-            preferred = [c for c in choices if c == self.colour_preference]
-            # an object's "label" in a measurements table is its id, not a class
-            ids = ID_COLUMNS if self._source is not None and self._source.kind == "features" else ()
-            preferred += [
-                c for c in choices if c.lower() in PREFERRED_COLOUR_COLUMNS and c.lower() not in ids
-            ]
-            value = preferred[0] if preferred else NO_COLOUR
-        if self.colour_by.value != value:
-            self.colour_by.value = value  # triggers _apply_colour
-        else:
-            self._apply_colour()
-
-    def _apply_colour(self, *args):
-        """Colour the map by the chosen column (:mod:`..colouring` computes the colours;
-        napari gets them directly, so legend, colour bar and source agree)."""
-        if not self._map_shown():
-            return
-        layer = self._layer
-        col = self.colour_by.value
-        colouring = None
-        if col not in (None, NO_COLOUR) and col in layer.features.columns:
-            try:
-                neutral = (UNASSIGNED,) if col == ANNOTATION else ()
-                colouring = colour_values(layer.features[col], neutral=neutral)
-            except ValueError as err:
-                self._info(f"Cannot colour by {col!r}: {err}")
-        layer.face_color = DEFAULT_COLOUR if colouring is None else colouring.rgba
-        self._colouring = colouring
-        categorical = colouring is not None and colouring.kind == "categorical"
-        self._update_legend(col if categorical else None)
-        self._colour_source_like_map()

@@ -25,12 +25,14 @@ from ...engine.job import LiveValues, TSNEJob, kernels_need_compiling
 from ...engine.warmup import warm_up_kernels
 from ..sources import ANNDATA_FILE, FeatureSource
 from .add_samples import AddSamplesMixin
+from .colour import ColourMixin
 from .events import disconnect_all
 from .export import ExportMixin
 from .form import FormMixin
 from .legend import LegendMixin
 from .linking import LinkingMixin
 from .map_layer import MapLayerMixin
+from .measuring import MeasuringMixin
 from .run_controller import RunControllerMixin
 from .selection import SelectionMixin
 
@@ -49,26 +51,28 @@ class TSNEWidget(
     FormMixin,
     RunControllerMixin,
     MapLayerMixin,
+    ColourMixin,
     LegendMixin,
     AddSamplesMixin,
     ExportMixin,
     SelectionMixin,
     LinkingMixin,
+    MeasuringMixin,
     Container,
 ):
     """Dock widget: compute a live t-SNE map of a layer or an AnnData file.
 
     Public attributes for scripting: ``layer`` (the output Points layer),
-    ``embedding`` (the engine's :class:`~napari_tsne.engine.TSNEEmbedding`), ``adata``
-    (an AnnData with the map in ``obsm``), ``run()``, ``stop()``, ``continue_run()``,
+    ``map_viewer`` (the viewer model it is drawn in), ``embedding`` (the engine's
+    :class:`~napari_tsne.engine.TSNEEmbedding`), ``adata`` (an AnnData with the map in
+    ``obsm``), ``measure_objects()``, ``run()``, ``stop()``, ``continue_run()``,
     ``add_samples()``, ``export(path)``; selection and groups: ``selected_rows()``,
     ``select(rows)``, ``assign_group(name)``, ``rename_group(old, new)``,
     ``remove_group(name)``, ``select_where(column, value)``, ``draw_selection()``.
     """
 
     def __init__(self, napari_viewer: napari.viewer.Viewer, *, warmup: bool = True):
-        # scrollable: the form is taller than most screens once a map is made
-        super().__init__(labels=False, scrollable=True)
+        super().__init__(labels=False)
         self._viewer = napari_object(napari_viewer)
         #: the map's own canvas (None: the map is drawn in the viewer, see map_layer)
         self._map_view = None
@@ -113,6 +117,7 @@ class TSNEWidget(
         self._dispatching = False
         self._build_form()
         self._build_legend()
+        self._init_colour()
 
         # ----------------------------------------------------------- signals
         self.source.changed.connect(self._on_source_changed)
@@ -127,7 +132,6 @@ class TSNEWidget(
         self.run_button.changed.connect(self.run)
         self.stop_button.changed.connect(self.stop)
         self.continue_button.changed.connect(self.continue_run)
-        self.colour_by.changed.connect(self._apply_colour)
         self.add_source.changed.connect(self._on_add_source_changed)
         self.add_file.changed.connect(self._on_add_file_changed)
         self.add_button.changed.connect(self.add_samples)
@@ -185,6 +189,8 @@ class TSNEWidget(
         was_file = self.source.value == ANNDATA_FILE and self._path_of(self.file.value) is None
         self.source.reset_choices()
         self.add_source.reset_choices()
+        self.measure_labels.reset_choices()
+        self.measure_images.reset_choices()
         if was_file and self.is_running is False:
             layers = self._source_choices()
             if len(layers) > 1:
@@ -225,7 +231,7 @@ class TSNEWidget(
         )
         self._close_linking()
         self._close_map_view()
-        for w in (self._worker, self._add_worker):
+        for w in (self._worker, self._add_worker, self._measure_worker):
             if w is not None:
                 try:
                     w.quit()
