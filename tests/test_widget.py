@@ -469,6 +469,31 @@ def test_export_roundtrip_preserves_file(make_napari_viewer, qtbot, tmp_path):
     np.testing.assert_array_equal(reopened.data, back.obsm["X_tsne"])
 
 
+@pytest.mark.parametrize("width", [900, 1500])
+def test_map_view_leaves_napari_its_canvas(make_napari_viewer, qtbot, digits, width):
+    """The map view docks beside napari's canvas when the window is wide enough (the two
+    share the width), else above the form; napari's canvas is never squeezed away."""
+    from napari_tsne.plugin.widget.map_view import MIN_CANVAS
+
+    viewer = make_napari_viewer(show=True)
+    viewer.window._qt_window.resize(width, 800)
+    image = add_digits(viewer, digits, 0, 100)
+    w = make_widget(viewer, n_iter=10, early_exaggeration_iter=10)
+    qtbot.wait(50)
+    before = viewer.window._qt_viewer.canvas.size[1]
+    w.source.value = image
+    w.run()
+    wait_done(qtbot, w)
+    qtbot.wait(100)
+    after = viewer.window._qt_viewer.canvas.size[1]
+    map_size = w._map_view.qt_viewer.canvas.size  # (height, width)
+    if before * 0.5 >= MIN_CANVAS:  # beside: about half each
+        assert after >= MIN_CANVAS and abs(after - map_size[1]) < 0.35 * before
+    else:  # above the form: napari's canvas as it was
+        assert after >= before - 2
+    assert min(map_size) > 150
+
+
 def test_export_layer_map_to_new_file(make_napari_viewer, qtbot, digits, tmp_path):
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)

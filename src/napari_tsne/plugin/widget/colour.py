@@ -3,7 +3,7 @@ measurements, groups) picked from "colour by", or any gene of an AnnData source
 found by typing a few letters in "find" (a completer over every name: thousands of
 genes never fill a list). Numbers get a colour map over a readable range (min - max
 or the 1st - 99th percentile, as scanpy's ``vmin="p1"``, ``vmax="p99"``) and a
-colour bar with the variable's name and range; categories get the legend
+colour bar over the map's canvas with the variable's name and range; categories get the legend
 (:mod:`.legend`); missing values are grey.
 
 The colours are computed by :func:`napari_tsne.colouring.colour_values` and the
@@ -33,20 +33,31 @@ RANGES = {"min – max": (None, None), "1st – 99th percentile": ("p1", "p99")}
 
 
 class ColourBar:
-    """The colour map, its range and the variable's name, under "colour by"."""
+    """The colour map, its range and the variable's name, drawn over the corner of the
+    canvas the map is in (a Qt widget on top of napari's canvas: napari 0.9 has a
+    colour bar overlay for images only), so that it is in view with the map."""
+
+    #: pixels between the bar and the canvas's corner, and the bar's width
+    MARGIN, WIDTH = 10, 230
 
     def __init__(self):
-        from qtpy.QtCore import Qt
+        from qtpy.QtCore import QObject, Qt
         from qtpy.QtWidgets import QGridLayout, QLabel, QWidget
 
         self.widget = QWidget()
+        self.widget.setObjectName("tsneColourBar")
+        self.widget.setStyleSheet(
+            "#tsneColourBar { background: rgba(20, 20, 24, 200); border-radius: 4px; }"
+            " QLabel { color: #e8e8e8; background: transparent; }"
+        )
+        self.widget.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+        self.widget.setFixedWidth(self.WIDTH)
         grid = QGridLayout(self.widget)
-        grid.setContentsMargins(4, 2, 4, 2)
+        grid.setContentsMargins(8, 4, 8, 4)
         grid.setVerticalSpacing(1)
         self.name = QLabel("")
         self.bar = QLabel()
-        self.bar.setFixedHeight(14)
-        self.bar.setScaledContents(True)
+        self.bar.setFixedHeight(12)
         self.low, self.high = QLabel(""), QLabel("")
         self.high.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.note = QLabel("")
@@ -56,23 +67,60 @@ class ColourBar:
         grid.addWidget(self.high, 2, 1)
         grid.addWidget(self.note, 3, 0, 1, 2)
         self.widget.setVisible(False)
+        bar = self
+
+        class _Follow(QObject):  # keeps the bar in the corner when the canvas resizes
+            def eventFilter(self, obj, event):
+                if event.type() == event.Type.Resize:
+                    bar._place()
+                return False
+
+        self._follow = _Follow()
+        self._canvas = None
+
+    def attach(self, canvas) -> None:
+        """Draw over the Qt widget *canvas* (the map's canvas), bottom left."""
+        if canvas is self._canvas or canvas is None:
+            return
+        if self._canvas is not None:
+            try:
+                self._canvas.removeEventFilter(self._follow)
+            except RuntimeError:  # the old canvas is gone
+                pass
+        self._canvas = canvas
+        self.widget.setParent(canvas)
+        canvas.installEventFilter(self._follow)
+        self._place()
+
+    def _place(self) -> None:
+        canvas = self._canvas
+        if canvas is None:
+            return
+        self.widget.adjustSize()
+        self.widget.move(self.MARGIN, canvas.height() - self.widget.height() - self.MARGIN)
+        self.widget.raise_()
 
     def show(self, name: str, colouring) -> None:
         """Show the scale of a continuous *colouring* of variable *name*."""
         import matplotlib
-        from qtpy.QtGui import QImage, QPixmap
 
-        ramp = matplotlib.colormaps[colouring.cmap](np.linspace(0.0, 1.0, 256))
-        pixels = np.ascontiguousarray((ramp * 255).round().astype(np.uint8)[None, :, :])
-        image = QImage(pixels.data, 256, 1, 256 * 4, QImage.Format.Format_RGBA8888).copy()
-        self.bar.setPixmap(QPixmap.fromImage(image))
+        # the colour map as a style-sheet gradient of 17 stops (exact at the stops)
+        stops = np.linspace(0.0, 1.0, 17)
+        ramp = np.round(matplotlib.colormaps[colouring.cmap](stops)[:, :3] * 255).astype(int)
+        gradient = ", ".join(
+            f"stop:{t:.4f} rgb({r}, {g}, {b})" for t, (r, g, b) in zip(stops, ramp, strict=True)
+        )
+        self.bar.setStyleSheet(
+            f"background: qlineargradient(x1:0, y1:0, x2:1, y2:0, {gradient}); border-radius: 2px;"
+        )
         self.name.setText(f"<b>{name}</b> ({colouring.cmap})")
         self.low.setText(_number(colouring.vmin))
         self.high.setText(_number(colouring.vmax))
         missing = colouring.n_missing
         self.note.setText(f"{missing:,} without a value (grey)" if missing else "")
         self.note.setVisible(bool(missing))
-        self.widget.setVisible(True)
+        self.widget.setVisible(self._canvas is not None)
+        self._place()
 
     def hide(self) -> None:
         self.widget.setVisible(False)
@@ -129,8 +177,6 @@ class ColourMixin:
         from qtpy.QtWidgets import QCompleter
 
         self.colour_bar = ColourBar()
-        row, layout = self.legend, self.legend.parentWidget().layout()
-        layout.insertWidget(layout.indexOf(row) + 1, self.colour_bar.widget)
         completer = QCompleter([], self.colour_search.native)
         completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         completer.setFilterMode(Qt.MatchFlag.MatchContains)
@@ -287,11 +333,27 @@ class ColourMixin:
         categorical = colouring is not None and colouring.kind == "categorical"
         self._update_legend(col if categorical else None, values if categorical else None)
         if colouring is not None and colouring.kind == "continuous":
+            self.colour_bar.attach(self._map_canvas_widget())
             self.colour_bar.show(str(col), colouring)
         else:
             self.colour_bar.hide()
         self._sync_colour_controls()
         self._colour_source_like_map()
+
+    def _map_canvas_widget(self):
+        """The Qt widget of the canvas the map is drawn on."""
+        view = self._map_view
+        if view is not None and not view.closed:
+            return view.qt_viewer.canvas.native
+        return self._viewer.window._qt_viewer.canvas.native
+
+    def _point_colours(self) -> np.ndarray:
+        """The points' colours as coloured (RGBA), before any fading or hiding."""
+        if self._colouring is not None and len(self._colouring.rgba) == len(self._layer.data):
+            return self._colouring.rgba
+        from napari.utils.colormaps.standardize_color import transform_color
+
+        return np.tile(transform_color(DEFAULT_COLOUR)[0], (len(self._layer.data), 1))
 
     def _sync_colour_controls(self) -> None:
         """Show the controls that apply: colour map and range for numbers, gene values

@@ -5,7 +5,8 @@ category's points on the map, clicking again shows them.
 napari draws no legend for ``face_color=<feature>`` (0.9), so the rows are built here
 from the colours napari assigned to the points. Hidden points are set in
 ``layer.shown`` and also made fully transparent: napari 0.9.2 ignores ``shown`` when
-every dimension of a Points layer is displayed (its slicing returns all points)."""
+every dimension of a Points layer is displayed (its slicing returns all points). The
+same opacity fades the points that are not selected while some are."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from qtpy.QtCore import Qt
 
 #: at most this many rows are listed (more categories do not make a readable legend)
 MAX_ROWS = 60
+#: opacity of the points that are not selected while some are
+UNSELECTED_OPACITY = 0.25
 _HIDDEN_TEXT = "#808080"
 _ROLE = Qt.ItemDataRole.UserRole
 _FOREGROUND = Qt.ItemDataRole.ForegroundRole
@@ -36,7 +39,6 @@ class LegendMixin:
         self._hidden_categories: set = set()
         self._legend_column = None
         self._legend_values: list = []
-        self._legend_alpha = None
         # full width, right under the "colour by" row of the dock
         content = self._content.native
         row, layout = self.colour_by.native, content.layout()
@@ -71,19 +73,11 @@ class LegendMixin:
         cats, palette = self._colouring.categories, self._colouring.colours
         self._hidden_categories &= set(cats)
         codes = values.to_numpy()
-        colours = np.asarray(layer.face_color)
         for cat, rgba in zip(cats[:MAX_ROWS], palette, strict=False):
             count = int(np.count_nonzero(codes == cat))
             self._add_legend_row(
                 cat, "#{:02x}{:02x}{:02x}".format(*np.round(rgba[:3] * 255).astype(int)), count
             )
-        # the points' own opacities, to restore when a hidden category is shown again
-        hidden = pd.Series(codes).isin(self._hidden_categories).to_numpy()
-        face_alpha = colours[:, 3].copy()
-        border_alpha = np.asarray(layer.border_color)[:, 3].copy()
-        face_alpha[hidden & (face_alpha == 0)] = 1.0
-        border_alpha[hidden & (border_alpha == 0)] = 1.0
-        self._legend_alpha = (face_alpha, border_alpha)
         rows = min(len(cats), MAX_ROWS)
         self.legend.setFixedHeight(min(rows, 8) * self.legend.sizeHintForRow(0) + 6 if rows else 0)
         self.legend.setVisible(rows > 0)
@@ -121,27 +115,30 @@ class LegendMixin:
         self._apply_shown()
 
     def _apply_shown(self) -> None:
-        """Show the map's points except those of hidden categories."""
+        """Show the map's points except those of hidden categories, and, while some
+        points are selected, fade the others (napari's own outline of selected points
+        is a hairline on a dense map). Opacity is the one thing changed: the colours
+        stay the colouring's."""
         layer = self._layer
         if not self._map_shown():
             return
         values = self._legend_values
-        if self._hidden_categories and len(values) == len(layer.data):
+        n = len(layer.data)
+        if self._hidden_categories and len(values) == n:
             shown = ~pd.Series(values).isin(self._hidden_categories).to_numpy()
         else:
-            shown = np.ones(len(layer.data), dtype=bool)
+            shown = np.ones(n, dtype=bool)
         if not np.array_equal(np.asarray(layer.shown), shown):
             layer.shown = shown
-        alpha = getattr(self, "_legend_alpha", None)
-        if alpha is None or len(alpha[0]) != len(shown):
-            return
-        face = np.asarray(layer.face_color).copy()
-        border = np.asarray(layer.border_color).copy()
-        want_face = np.where(shown, alpha[0], 0.0)
-        want_border = np.where(shown, alpha[1], 0.0)
-        if not np.array_equal(face[:, 3], want_face):
-            face[:, 3] = want_face
-            layer.face_color = face
-        if not np.array_equal(border[:, 3], want_border):
-            border[:, 3] = want_border
-            layer.border_color = border
+        alpha = shown.astype(float)
+        selected = np.fromiter((int(i) for i in layer.selected_data if 0 <= i < n), dtype=np.int64)
+        if selected.size:
+            emphasis = np.full(n, UNSELECTED_OPACITY)
+            emphasis[selected] = 1.0
+            alpha *= emphasis
+        for name in ("face_color", "border_color"):
+            colours = np.asarray(getattr(layer, name))
+            if len(colours) == n and not np.array_equal(colours[:, 3], alpha):
+                colours = colours.copy()
+                colours[:, 3] = alpha
+                setattr(layer, name, colours)

@@ -290,7 +290,7 @@ class LinkingMixin:
             self._restore_source_colours()
         meta_rows, n_ref = self._map_link()
         rows = source_rows(range(n_ref), meta_rows, n_ref)
-        colours = np.asarray(self._layer.face_color, dtype=float)[: len(rows)]
+        colours = self._point_colours()[: len(rows)]
         if kind == "Labels":
             from napari.utils.colormaps import DirectLabelColormap
 

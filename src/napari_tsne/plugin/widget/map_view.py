@@ -23,6 +23,8 @@ from qtpy.QtWidgets import QDockWidget, QHBoxLayout, QLabel, QPushButton, QVBoxL
 TITLE = "t-SNE map view"
 #: the map view's share of the width napari's canvas had before the view was docked
 SHARE = 0.5
+#: napari's canvas keeps at least this width (pixels) when the view is docked beside it
+MIN_CANVAS = 360
 
 
 def _dock_of(widget) -> QDockWidget | None:
@@ -89,22 +91,49 @@ class MapView:
 
     def _place_beside(self, form) -> None:
         """Put the view between napari's canvas and the widget's dock (*form*), taking
-        about half of the width the canvas had."""
+        about half of the width the canvas had; in a window too narrow for that (the
+        canvas would keep less than ``MIN_CANVAS`` pixels), above the form instead, in
+        the form's column (the form scrolls), so that napari's canvas keeps its width."""
         form_dock = _dock_of(form) if form is not None else None
         window = self.dock.parentWidget()
         if form_dock is None or window is None or not hasattr(window, "splitDockWidget"):
             return
         if window.dockWidgetArea(form_dock) != window.dockWidgetArea(self.dock):
             return
-        central = window.centralWidget()
-        canvas_width = central.width() if central is not None else window.width() // 2
-        window.splitDockWidget(form_dock, self.dock, Qt.Orientation.Horizontal)
-        # the map first (next to the canvas), then the form
-        window.splitDockWidget(self.dock, form_dock, Qt.Orientation.Horizontal)
-        width = max(int(canvas_width * SHARE), self.container.minimumWidth())
-        window.resizeDocks(
-            [self.dock, form_dock], [width, form_dock.width()], Qt.Orientation.Horizontal
-        )
+        canvas_width = self._canvas_width(window, form_dock)
+        beside = canvas_width * (1.0 - SHARE) >= MIN_CANVAS
+        orientation = Qt.Orientation.Horizontal if beside else Qt.Orientation.Vertical
+        window.splitDockWidget(form_dock, self.dock, orientation)
+        # the map first (next to the canvas, or on top), then the form
+        window.splitDockWidget(self.dock, form_dock, orientation)
+        if beside:
+            sizes = [max(int(canvas_width * SHARE), self.container.minimumWidth())]
+        else:
+            height = max(form_dock.height(), window.height() - 120)
+            sizes = [int(height * 0.55)]
+
+        def share():  # once Qt has laid the new dock out
+            if not self.closed:
+                other = form_dock.width() if beside else form_dock.height()
+                window.resizeDocks([self.dock, form_dock], [sizes[0], other], orientation)
+
+        share()
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(0, share)
+
+    def _canvas_width(self, window, form_dock) -> int:
+        """The width napari's canvas has next to the docks (laid out or not yet): the
+        window less the left column and the form's column."""
+        left = [
+            d.width()
+            for d in window.findChildren(QDockWidget)
+            if d.isVisible()
+            and not d.isFloating()
+            and window.dockWidgetArea(d) == Qt.DockWidgetArea.LeftDockWidgetArea
+        ]
+        form = max(form_dock.width(), form_dock.minimumSizeHint().width())
+        return max(0, window.width() - max(left, default=0) - form)
 
     def _show_status(self, event=None) -> None:
         status = self.model.status

@@ -269,6 +269,7 @@ class SelectionMixin:
             return
         n = len(self._layer.selected_data)
         self.selection_info.value = f"{n:,} of {len(self._layer.data):,} points selected"
+        self._apply_shown()  # the selection stands out
 
     # ----------------------------------------------------------- actions
 
