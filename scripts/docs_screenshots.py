@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-SIZE = (1400, 880)
+SIZE = (1600, 900)
 
 
 def pump(seconds: float = 0.0) -> None:
@@ -58,13 +58,19 @@ def save(viewer, out: Path, name: str) -> None:
 def digits(out: Path) -> None:
     viewer = window("napari-tsne: digits")
     (image,) = viewer.open_sample("napari-tsne", "digits")
-    w = widget(viewer, n_jobs=2)
+    w = widget(viewer, n_jobs=2, n_iter=1500, update_interval=10)
     w.source.value = image
     w.run()
+    while w.is_running and w.embedding is None or (w.embedding and w.embedding.n_iter < 400):
+        pump(0.1)
+    save(viewer, out, "gui_live_run.png")  # during the run
     finish(w)
-    w.select([137])
-    pump(0.5)
     save(viewer, out, "gui_digits_map.png")
+    w.show_advanced.value = True
+    pump(0.3)
+    w._content.native.grab().save(str(out / "gui_widget.png"))
+    print("wrote", out / "gui_widget.png")
+    w.show_advanced.value = False
     # a lasso around a cluster: its images as their own stack, named as a group
     coords = np.asarray(w.layer.data)
     sixes = np.flatnonzero(w.layer.features["label"].astype(int).to_numpy() == 6)
@@ -78,6 +84,9 @@ def digits(out: Path) -> None:
     w.assign_group("sixes")
     pump(0.5)
     save(viewer, out, "gui_lasso_selection.png")
+    viewer.layers.selection.active = viewer.layers["digits (selected)"]
+    pump(0.3)
+    save(viewer, out, "gui_linked_images.png")
     viewer.close()
 
 
@@ -96,7 +105,13 @@ def pbmc(out: Path) -> None:
     pump(0.8)
     save(viewer, out, "gui_gene_colour.png")
     w.colour_by.value = "bulk_labels"
+    pump(0.3)
+    rows = [i for i in range(w.legend.count()) if "CD19+ B" in w.legend.item(i).text()]
+    for i in rows:
+        w._on_legend_clicked(w.legend.item(i))
+    w._scroll.ensureWidgetVisible(w.legend)
     pump(0.5)
+    save(viewer, out, "gui_legend.png")
     viewer.close()
 
 

@@ -20,6 +20,10 @@ from ..reader import point_size
 from ..sources import OUTPUT_MARK, is_tsne_output, points_features
 from .colour import DEFAULT_COLOUR
 
+#: the map is fitted again when its extent has grown by this factor since the last fit
+#: (the fit leaves a 5 % margin each side, so a map a quarter larger is just cut off)
+REFIT_GROWTH = 1.2
+
 
 class MapLayerMixin:
     """The Points layer of the map (part of :class:`TSNEWidget`)."""
@@ -56,7 +60,12 @@ class MapLayerMixin:
     def _open_map_view(self) -> None:
         from .map_view import MapView
 
-        view = MapView(self._viewer, beside=self.native, on_closed=self._on_map_view_closed)
+        view = MapView(
+            self._viewer,
+            beside=self.native,
+            on_closed=self._on_map_view_closed,
+            on_resized=self._on_map_canvas_resized,
+        )
         self._map_view = view
         events = view.model.layers.events
         events.inserted.connect(self._watch_inserted)
@@ -221,13 +230,15 @@ class MapLayerMixin:
         return p
 
     def _fit_view(self, coords):
+        """Fit the view (point size and camera) again when the map has outgrown it (by
+        ``REFIT_GROWTH``: a map growing during a run stays in view) or shrunk to half."""
         if len(coords) < 2:
             return
         extent = float(np.ptp(coords, axis=0).max())
         if not np.isfinite(extent) or extent <= 0:
             return
         old = self._view_extent
-        if old is None or extent > 2.0 * old or extent < old / 2.0:
+        if old is None or extent > REFIT_GROWTH * old or extent < old / 2.0:
             self._view_extent = extent
             self._layer.size = point_size(coords)
             self._fit_camera(coords)
@@ -251,3 +262,13 @@ class MapLayerMixin:
         centre[-2:] = (lo + hi) / 2.0
         camera.center = tuple(centre)
         camera.zoom = float((1.0 - 2.0 * margin) * np.min(canvas / span))
+        self._fitted = (tuple(camera.center), float(camera.zoom))
+
+    def _on_map_canvas_resized(self) -> None:
+        """The map's canvas changed size (its dock was resized): fit the map again,
+        unless the user has moved the camera since the last fit."""
+        if self._closed or not self._map_shown():
+            return
+        camera = self.map_viewer.camera
+        if getattr(self, "_fitted", None) == (tuple(camera.center), float(camera.zoom)):
+            self._fit_camera(np.asarray(self._layer.data))

@@ -24,7 +24,7 @@ TITLE = "t-SNE map view"
 #: the map view's share of the width napari's canvas had before the view was docked
 SHARE = 0.5
 #: napari's canvas keeps at least this width (pixels) when the view is docked beside it
-MIN_CANVAS = 360
+MIN_CANVAS = 320
 
 
 def _dock_of(widget) -> QDockWidget | None:
@@ -40,10 +40,18 @@ class MapView:
 
     ``model`` is a :class:`napari.components.ViewerModel` (its ``layers``, ``camera``,
     ``canvas.size``, ``mouse_drag_callbacks`` as in any viewer). ``on_closed`` is
-    called once when the user closes the dock.
+    called once when the user closes the dock, ``on_resized`` after its canvas changed
+    size.
     """
 
-    def __init__(self, viewer, *, beside=None, on_closed: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        viewer,
+        *,
+        beside=None,
+        on_closed: Callable[[], None] | None = None,
+        on_resized: Callable[[], None] | None = None,
+    ):
         from napari._qt.qt_viewer import QtViewer
         from napari.components import ViewerModel
 
@@ -87,6 +95,17 @@ class MapView:
         )
         self._place_beside(beside)
         self.dock.destroyed.connect(self._dock_destroyed)
+        if on_resized is not None:
+            from qtpy.QtCore import QObject, QTimer
+
+            class _Resized(QObject):  # after Qt has resized the canvas (and napari its model)
+                def eventFilter(self, obj, event):
+                    if event.type() == event.Type.Resize:
+                        QTimer.singleShot(0, on_resized)
+                    return False
+
+            self._resized = _Resized()
+            self.qt_viewer.canvas.native.installEventFilter(self._resized)
         self.container.destroyed.connect(self._dock_destroyed)
 
     def _place_beside(self, form) -> None:
