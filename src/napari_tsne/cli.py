@@ -467,7 +467,9 @@ def cmd_embed(args) -> int:
     progress = None
     if not args.quiet:
         total = None if args.subsample else n_max["early_exaggeration_iter"] + n_max["n_iter"]
-        progress = ProgressPrinter(total, stream=sys.stderr)
+        progress = ProgressPrinter(
+            total, stream=sys.stderr, early_exaggeration_iter=n_max["early_exaggeration_iter"]
+        )
     tsne = TSNE(
         **tsne_kwargs(vars(args), threads=args.threads),
         callbacks=progress,

@@ -423,13 +423,16 @@ def _in_notebook() -> bool:
 
 
 class ProgressPrinter:
-    """A callback printing ``phase [#####.....] iteration/total  KL  elapsed``.
+    """A callback printing ``phase [#####.....] iteration/total  KL  elapsed  ~time left``.
 
     On a terminal (or in Jupyter) the line is redrawn in place with ``\\r``; otherwise
     (a log file, a pipe) a line is printed at most every ``min_interval`` seconds (and
     at the end of each phase / the run). ``total`` is the planned number
     of iterations (e.g. ``early_exaggeration_iter + n_iter``); without it no bar is
-    drawn. A ``phase`` attribute set by subsample-and-extend runs is shown too.
+    drawn. With ``early_exaggeration_iter`` the time left costs the iterations after
+    early exaggeration as :mod:`napari_tsne.engine.eta` does (they are slower); it is
+    shown once the speed of the current phase is known. A ``phase`` attribute set by
+    subsample-and-extend runs is shown too (the time left is then not estimated).
     Call :meth:`close` at the end to finish the line.
     """
 
@@ -442,8 +445,14 @@ class ProgressPrinter:
         prefix: str = "t-SNE",
         in_place: bool | None = None,
         min_interval: float = 2.0,
+        early_exaggeration_iter: int = 0,
     ):
+        from .engine.eta import TimeLeft
+
         self.total = total
+        self.early = max(int(early_exaggeration_iter), 0)
+        self._eta = TimeLeft()
+        self._eta_phase: bool | None = None
         self.stream = stream
         self.width = int(width)
         self.prefix = prefix
@@ -485,7 +494,26 @@ class ProgressPrinter:
         if kl is not None and np.isfinite(kl):
             parts.append(f"KL {kl:.4f}")
         parts.append(f"{time.perf_counter() - self._t0:.1f} s")
+        left = self._time_left(iteration)
+        if left:
+            parts.append(left)
         return "  ".join(parts)
+
+    def _time_left(self, iteration: int) -> str:
+        from .engine.eta import format_seconds
+
+        if not self.total or self.phase:
+            return ""
+        early = iteration < self.early
+        if early != self._eta_phase:  # a new phase: its own speed
+            self._eta.restart()
+            self._eta_phase = early
+        self._eta.add(iteration)
+        if early:
+            seconds = self._eta.estimate(self.early - iteration, self.total - self.early)
+        else:
+            seconds = self._eta.estimate(self.total - iteration)
+        return format_seconds(seconds) if iteration < self.total else ""
 
     def __call__(self, iteration: int, kl: float, Y=None) -> None:
         out = self._out

@@ -44,6 +44,7 @@ from .autostop import (
     phase_report,
 )
 from .embedding import TSNEEmbedding, _as_callbacks
+from .eta import TimeLeft
 from .neighbors import pynndescent_compiled, uses_pynndescent
 from .optimizer import OptimizerState
 from .preparation import StageLog, prepare_embedding
@@ -96,6 +97,8 @@ class Update:
     phase: str = ""
     kl: float = float("nan")
     exaggeration: float = float("nan")
+    #: seconds the run's planned iterations still take (NaN: not known yet), see .eta
+    seconds_left: float = float("nan")
 
 
 @dataclass
@@ -248,6 +251,7 @@ class TSNEJob:
         #: sequence number of the latest coordinate update (a drawing thread can skip
         #: updates that a newer one has already replaced)
         self.seq = 0
+        self._eta = TimeLeft()
 
     def _checked_data(self, X, subsampling: bool):
         if self.params["metric"] != "precomputed":
@@ -421,6 +425,7 @@ class TSNEJob:
             if not phase.started:
                 phase.started = True
                 self._fresh_optimiser_on_switch(phase)
+                self._eta.restart()  # another phase, another speed
                 self.log.say(f"{phase.name} ({phase.remaining} iterations)")
             before = self.emb.n_iter
             with self._timed(*keys), ENGINE_LOCK:
@@ -435,6 +440,7 @@ class TSNEJob:
             done = self.emb.n_iter - before
             phase.remaining -= done
             self._done_in_run += done
+            self._eta.add(self._done_in_run)  # the first chunk of a phase only starts the clock
             self.total_iterations += done
             runs = self.emb.phase_iterations
             runs[phase.name] = runs.get(phase.name, 0) + done
@@ -507,6 +513,17 @@ class TSNEJob:
         stop = self._watch(iteration, kl, Y) if self._watch.callbacks else False
         return stop or self.stopped
 
+    def _seconds_left(self) -> float:
+        """The time the planned iterations still take (see :mod:`.eta`): the current
+        phase at its speed; the optimisation after early exaggeration at ``LATER_COST``
+        times early exaggeration's."""
+        if not self.plan:
+            return 0.0
+        current, rest = self.plan[0], self.plan[1:]
+        if current.name == "early exaggeration":
+            return self._eta.estimate(current.remaining, sum(p.remaining for p in rest))
+        return self._eta.estimate(current.remaining + sum(p.remaining for p in rest))
+
     def _coords(self, phase: str, exaggeration: float = float("nan")) -> Update:
         emb = self.emb
         self.seq += 1
@@ -521,6 +538,7 @@ class TSNEJob:
             phase=phase,
             kl=float(emb.kl_divergence),
             exaggeration=exaggeration,
+            seconds_left=self._seconds_left() if self.stage == "map" else float("nan"),
         )
 
     def _announce(self, stage: str, rows) -> None:

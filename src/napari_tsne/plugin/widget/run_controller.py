@@ -19,6 +19,7 @@ from napari.utils import progress
 from napari.utils.notifications import show_warning
 
 from ...engine import TSNE, TSNEInputError, TSNEWarning
+from ...engine.eta import format_seconds
 from ...engine.job import Result, TSNEJob, Update
 from ..sources import SourceError
 
@@ -241,11 +242,13 @@ class RunControllerMixin:
         if not self.is_running or self._run_ended:  # the final status stays
             return
         kl = "" if math.isnan(update.kl) else f" — KL {update.kl:.3f}"
+        left = format_seconds(update.seconds_left)
+        left = f" — {left}" if left else ""
         try:
-            self.status.value = f"{update.phase}: iteration {update.iteration}{kl}"
+            self.status.value = f"{update.phase}: iteration {update.iteration}{kl}{left}"
         except RuntimeError:  # widget deleted
             return
-        self._set_progress(update, f"t-SNE: {update.phase}{kl}")
+        self._set_progress(update, f"t-SNE: {update.phase}{kl}{left}")
 
     def _set_progress(self, update: Update | None, text: str, *, now: bool = False):
         """Show progress in napari's activity dock.
