@@ -394,10 +394,138 @@ def load_fortunes(build: bool = True):
     return load_sentence_set("fortunes", build)
 
 
+# ------------------------------------------------------------- a realistic million
+
+#: the realistic large set: a Gaussian mixture fitted to Fashion-MNIST's 70,000 PCA-50
+#: images (full covariances), sampled to a million points (issue #27)
+MIXTURE_COMPONENTS = 120
+MIXTURE_SEED = 0
+
+
+def _mixture_path(n: int) -> Path:
+    return data_dir() / f"fm-pca50-gmm{MIXTURE_COMPONENTS}-{n}.npz"
+
+
+def realistic_mixture(n: int = 1_000_000, *, build: bool = True):
+    """``(X float32 (n, 50), component labels, class labels)``: points of a
+    ``MIXTURE_COMPONENTS``-component full-covariance Gaussian mixture fitted (seeded)
+    to the PCA-50 of all 70,000 Fashion-MNIST images, so that its spectrum, intrinsic
+    dimension and neighbour structure are those of real data (see
+    :func:`compare_with_real`), unlike the isotropic stress case of ``bench_scale``.
+    Each point's class is its component's majority Fashion-MNIST class. Cached on
+    disk; building fits the mixture once (minutes) and samples it."""
+    path = _mixture_path(n)
+    if path.exists():
+        with np.load(path) as f:
+            return f["X"], f["component"], f["label"]
+    if not build:
+        raise FileNotFoundError(f"{path} is missing: python {__file__} mixture {n}")
+    from sklearn.mixture import GaussianMixture
+
+    X, y, _ = load_fashion_mnist()
+    Z = pca(X.astype(np.float64), 50)
+    gmm = GaussianMixture(
+        MIXTURE_COMPONENTS,
+        covariance_type="full",
+        random_state=MIXTURE_SEED,
+        max_iter=200,
+        reg_covar=1e-3,
+    ).fit(Z)
+    fitted = gmm.predict(Z)
+    label_of = np.array(
+        [np.bincount(y[fitted == k], minlength=10).argmax() if (fitted == k).any() else 0
+         for k in range(MIXTURE_COMPONENTS)]
+    )  # fmt: skip
+    Xs, comp = gmm.sample(n)  # sklearn draws components in blocks: shuffle the rows
+    order = np.random.default_rng(MIXTURE_SEED).permutation(n)
+    Xs, comp = Xs[order].astype(np.float32), comp[order].astype(np.int32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, X=Xs, component=comp, label=label_of[comp].astype(np.int8))
+    tmp.replace(path)
+    return Xs, comp, label_of[comp].astype(np.int8)
+
+
+def two_nn_dimension(X: np.ndarray, n: int = 20_000, seed: int = 0) -> float:
+    """Intrinsic dimension by the two-NN estimator (Facco et al. 2017) on a seeded
+    sample of *n* points: the maximum-likelihood ``d = n / sum log(r2 / r1)``."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    S = np.ascontiguousarray(X[rng.choice(len(X), min(n, len(X)), replace=False)], np.float32)
+    index = faiss.IndexFlatL2(S.shape[1])
+    index.add(S)
+    d2, _ = index.search(S, 3)
+    r1, r2 = np.sqrt(d2[:, 1]), np.sqrt(d2[:, 2])
+    ok = r1 > 0
+    return float(ok.sum() / np.log(r2[ok] / r1[ok]).sum())
+
+
+def ivf_recall_curve(X: np.ndarray, k: int = 90, queries: int = 1000, seed: int = 0):
+    """Recall of the true *k* neighbours of seeded queries against exact search, for an
+    IVF index of sqrt(n) lists probed with 1, 2, 4, ... lists: ``{nprobe: recall}``."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    X = np.ascontiguousarray(X, np.float32)
+    q = X[rng.choice(len(X), queries, replace=False)]
+    flat = faiss.IndexFlatL2(X.shape[1])
+    flat.add(X)
+    _, truth = flat.search(q, k)
+    nlist = int(np.sqrt(len(X)))
+    ivf = faiss.IndexIVFFlat(faiss.IndexFlatL2(X.shape[1]), X.shape[1], nlist)
+    ivf.train(X[rng.choice(len(X), min(len(X), 50 * nlist), replace=False)])
+    ivf.add(X)
+    out = {}
+    for nprobe in (1, 2, 4, 8, 16, 32):
+        ivf.nprobe = nprobe
+        _, got = ivf.search(q, k)
+        hits = [len(set(a) & set(b)) for a, b in zip(got, truth, strict=True)]
+        out[nprobe] = float(np.mean(hits)) / k
+    return out
+
+
+def near_duplicates(X: np.ndarray, n: int = 20_000, seed: int = 0) -> float:
+    """Fraction of a seeded sample whose nearest neighbour is closer than 1 % of the
+    median nearest-neighbour distance (families of near-copies distort neighbours)."""
+    import faiss
+
+    rng = np.random.default_rng(seed)
+    S = np.ascontiguousarray(X[rng.choice(len(X), min(n, len(X)), replace=False)], np.float32)
+    index = faiss.IndexFlatL2(S.shape[1])
+    index.add(S)
+    d2, _ = index.search(S, 2)
+    r = np.sqrt(d2[:, 1])
+    return float(np.mean(r < 0.01 * np.median(r)))
+
+
+def compare_with_real(n: int = 1_000_000) -> None:
+    """Print the two-NN dimension, the IVF recall curve and the near-duplicate fraction
+    of the realistic mixture next to those of the real Fashion-MNIST PCA-50. The real
+    set has 70,000 points, so the mixture is compared on a 70,000-point sample too (the
+    same density of points), and whole (the density of the benchmark)."""
+    X, y, _ = load_fashion_mnist()
+    real = pca(X.astype(np.float64), 50).astype(np.float32)
+    mix, _, _ = realistic_mixture(n)
+    same_n = mix[np.random.default_rng(1).choice(len(mix), len(real), replace=False)]
+    rows = [("Fashion-MNIST PCA-50 (70,000)", real), ("mixture, 70,000 of it", same_n)]
+    rows.append((f"mixture ({n:,})", mix))
+    print("| data | two-NN dimension | near-duplicates | IVF recall@90 for nprobe 1/2/4/8/16/32 |")
+    print("|---|---:|---:|---|")
+    for name, Z in rows:
+        curve = ivf_recall_curve(Z)
+        print(
+            f"| {name} | {two_nn_dimension(Z):.1f} | {near_duplicates(Z):.4f} | "
+            + " / ".join(f"{v:.3f}" for v in curve.values())
+            + " |",
+            flush=True,
+        )
+
+
 def _main(argv=None):
     import argparse
 
-    ap = argparse.ArgumentParser(description="build the cached sentence-embedding sets")
+    ap = argparse.ArgumentParser(description="build the cached benchmark data sets")
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="collect, embed and cache (skips cached sets)")
     b.add_argument("names", nargs="+", choices=sorted(SENTENCE_SETS))
@@ -405,7 +533,17 @@ def _main(argv=None):
     b.add_argument("--force", action="store_true", help="rebuild even if cached")
     t = sub.add_parser("texts", help="collect the texts only and print counts (no embedding)")
     t.add_argument("names", nargs="+", choices=sorted(SENTENCE_SETS))
+    m = sub.add_parser("mixture", help="build the realistic million (and compare it)")
+    m.add_argument("n", type=int, nargs="?", default=1_000_000)
+    m.add_argument("--compare", action="store_true", help="compare it with the real data")
     args = ap.parse_args(argv)
+    if args.cmd == "mixture":
+        t0 = time.perf_counter()
+        X, comp, _ = realistic_mixture(args.n)
+        print(f"{X.shape} in {time.perf_counter() - t0:.0f} s -> {_mixture_path(args.n)}")
+        if args.compare:
+            compare_with_real(args.n)
+        return
     for name in args.names:
         if args.cmd == "texts":
             t0 = time.perf_counter()
