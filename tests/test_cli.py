@@ -131,8 +131,10 @@ def test_embed_npy_to_npy_and_h5ad(tmp_path):
 def test_embed_says_when_it_compiles(tmp_path, capsys, monkeypatch, first_run):
     """A first run after installation says that it compiles, and for how long."""
     import napari_tsne.engine.job as job
+    import napari_tsne.engine.precompile as precompile
 
-    monkeypatch.setattr(job, "kernels_need_compiling", lambda: first_run)
+    for module in (job, precompile):
+        monkeypatch.setattr(module, "kernels_need_compiling", lambda *groups: first_run)
     X, _ = blobs()
     src = tmp_path / "data.npy"
     np.save(src, X)

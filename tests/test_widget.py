@@ -333,7 +333,7 @@ def test_progress_bar_shows_phase_iteration_and_kl(make_napari_viewer, qtbot, di
     # compile first: a compile inside the run holds the GIL, and the main thread then
     # coalesces the early phase's updates (the notice itself is forced on below)
     warm_up_kernels()
-    monkeypatch.setattr(job_module, "kernels_need_compiling", lambda: True)
+    monkeypatch.setattr(job_module, "kernels_need_compiling", lambda *groups: True)
     viewer = make_napari_viewer(show=True)
     image = add_digits(viewer, digits, 0, 200)
     # a long early phase (1,500 iterations): 200 of 200 points can pass between two
@@ -909,7 +909,7 @@ def test_warm_up_thread_and_closing_the_dock(make_napari_viewer, qtbot, monkeypa
     import napari_tsne.plugin.widget.widget as widget_module
 
     calls = []
-    monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda: True)
+    monkeypatch.setattr(widget_module, "kernels_need_compiling", lambda *groups: True)
     monkeypatch.setattr(widget_module, "warm_up_kernels", lambda: calls.append(1))
     viewer = make_napari_viewer(show=True)
     w = open_widget(viewer)  # warm-up in a background thread when kernels are not cached

@@ -459,7 +459,8 @@ def cmd_embed(args) -> int:
         f"{loaded.X.shape[1]:,} features",
     )
     if not args.quiet:
-        from .engine.job import COMPILE_NOTICE, kernels_need_compiling
+        from .engine.job import COMPILE_NOTICE
+        from .engine.precompile import kernels_need_compiling
 
         if kernels_need_compiling():
             _note(args, f"napari-tsne: {COMPILE_NOTICE}")

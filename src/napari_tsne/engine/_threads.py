@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 
 import numba
+
+#: serialises engine work between threads (numba's workqueue threading layer must not
+#: run parallel kernels from two threads at once): a widget's warm-up and its runs
+ENGINE_LOCK = threading.RLock()
 
 
 def resolve_n_jobs(n_jobs: int | None) -> int:

@@ -23,7 +23,6 @@ the headless demo use. :meth:`TSNEJob.more` plans more iterations (Continue), an
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from ._threads import ENGINE_LOCK
 from ._validation import TSNEInputError, check_data, check_precomputed
 from .autostop import (
     CHECK_EVERY,
@@ -47,12 +47,10 @@ from .embedding import TSNEEmbedding, _as_callbacks
 from .eta import TimeLeft
 from .neighbors import pynndescent_compiled, uses_pynndescent
 from .optimizer import OptimizerState
+from .precompile import compile_in_background, groups_for, kernels_need_compiling
 from .preparation import StageLog, prepare_embedding
 from .subsample import combine_layout, extend, sample_indices
 
-#: serialises engine work between threads (numba's workqueue threading layer must not
-#: run parallel kernels from two threads at once): a widget's warm-up and its runs
-ENGINE_LOCK = threading.RLock()
 #: early-exaggeration iterations of the map of all samples after subsample-and-extend.
 #: The layout already has its structure, so the early phase only re-forms the clusters
 #: at full size. On 12,000 Fashion-MNIST images with a 3,000 sample, 0 / 125 / 250
@@ -359,17 +357,31 @@ class TSNEJob:
         self._converged_in_run = False
         self._total_in_run = self.planned()
         if self.emb is None:
-            if kernels_need_compiling():
+            background = None
+            groups = self._kernel_groups()
+            if kernels_need_compiling(groups):
                 self.log.say(COMPILE_NOTICE)
                 yield Update("stage", "compiling (first run only) …")
+                # the optimisation's kernels in other processes, while this one finds
+                # the neighbours and computes P (see .precompile)
+                background = compile_in_background(groups)
             yield Update("stage", self._prepare_text())
             if self.stage == "sample":
                 self._announce("sample", self.sample_idx)
                 X_fit, params = self._sample_data()
             else:
                 X_fit, params = self.X, self.params
-            with self._timed(*(("sample",) if self.stage == "sample" else ())):
-                self.emb = prepare_embedding(X_fit, params)
+            try:
+                with self._timed(*(("sample",) if self.stage == "sample" else ())):
+                    self.emb = prepare_embedding(X_fit, params)
+            except BaseException:
+                if background is not None:
+                    background.stop()
+                raise
+            if background is not None:
+                yield Update("stage", "compiling the optimisation (first run only) …")
+                with self._timed("compiling"):
+                    background.wait()
             yield self._coords("initialisation")
         yield from self._optimise_plan()
         if not self.stopped and self.stage == "sample":
@@ -405,6 +417,14 @@ class TSNEJob:
         if not isinstance(init, str):
             params["init"] = np.asarray(init)[idx]
         return X_s, params
+
+    def _kernel_groups(self) -> list[str]:
+        """The kernel groups this run's maps need (the sample's and the whole map's)."""
+        sizes = {self.n} if self.stage != "sample" else {len(self.sample_idx), self.n}
+        method = self.params["negative_gradient_method"]
+        dims = int(self.params["n_components"])
+        groups = [g for n in sorted(sizes) for g in groups_for(n, dims, method)]
+        return list(dict.fromkeys(groups))
 
     def _optimise_plan(self):
         cbs = [self._watch] if self._watch.callbacks else []
@@ -667,21 +687,3 @@ COMPILE_NOTICE = (
     "first run after installation: compiling the numerical kernels, about 30-60 s "
     "(once; later runs reuse them)"
 )
-
-
-def kernels_need_compiling() -> bool:
-    """True if numba has no on-disk cache of the main kernels yet (first run)."""
-    try:
-        from . import optimizer
-        from .gradients import attractive, exact
-
-        for disp in (optimizer._step, attractive._forces_2d, exact.repulsive_exact):
-            if disp.signatures:
-                continue
-            cache = getattr(disp, "_cache", None)
-            index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
-            if index is None or not os.path.exists(index):
-                return True
-        return False
-    except Exception:  # pragma: no cover - numba internals changed
-        return False

@@ -1,29 +1,25 @@
-"""Compile the numba kernels of a run ahead of the first map (or load them from
-numba's on-disk cache), so that a first map does not wait for them."""
+"""Compile every kernel of the engine ahead of the first map (or load them from numba's
+cache): the napari widget does it in the background when it opens on a first run, the
+tests before their timings. A run compiles only what it needs by itself
+(:mod:`.precompile`)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .estimator import TSNE
-from .job import ENGINE_LOCK
+from ._threads import ENGINE_LOCK
+from .precompile import GROUPS, compile_here
 
 __all__ = ["warm_up_kernels"]
 
 
 def warm_up_kernels() -> None:
-    """Run tiny maps (exact, Barnes-Hut and FFT gradients) and a tiny transform; the napari
-    widget does this in a background thread while the user picks the data."""
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 5))
+    """All gradient methods, the locality order of large maps, and a transform (the
+    widget's Add samples): tiny inputs of a real run's types."""
+    from .estimator import TSNE
+
+    compile_here(GROUPS)
+    X = np.random.default_rng(0).normal(size=(60, 5))
     with ENGINE_LOCK:
-        for method in ("exact", "bh", "fft"):
-            tsne = TSNE(
-                perplexity=5,
-                n_iter=2,
-                early_exaggeration_iter=2,
-                random_state=0,
-                negative_gradient_method=method,
-            )
-            emb = tsne.fit(X).tsne_embedding_
-            emb.transform(X[:3], n_iter=2)
+        emb = TSNE(perplexity=5, n_iter=2, early_exaggeration_iter=2, random_state=0)
+        emb.fit(X).tsne_embedding_.transform(X[:3], n_iter=2)

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 from magicgui.widgets import Container
 from napari.utils.notifications import show_error
 
-from ...engine.job import LiveValues, TSNEJob, kernels_need_compiling
+from ...engine.job import LiveValues, TSNEJob
+from ...engine.precompile import kernels_need_compiling
 from ...engine.warmup import warm_up_kernels
 from ..sources import ANNDATA_FILE, FeatureSource
 from .add_samples import AddSamplesMixin
