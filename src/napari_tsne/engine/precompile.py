@@ -121,11 +121,22 @@ _CHILD = (
 )
 
 
+#: helpers of this process still compiling, by group (a run started while the widget's
+#: warm-up compiles waits for those helpers instead of starting its own)
+_RUNNING: dict[str, subprocess.Popen] = {}
+
+
 def compile_in_background(groups, processes: int | None = None) -> BackgroundCompile:
     """Start helper processes compiling *groups* (the longest on its own, the others
     together; at most *processes*, default the CPU count). They inherit this process's
-    environment, numba's cache folder included."""
+    environment, numba's cache folder included. Groups that helpers started earlier are
+    still compiling are not started again: the handle waits for those helpers too."""
     groups = [g for g in dict.fromkeys(groups) if g in GROUPS]
+    running = {g: p for g, p in _RUNNING.items() if p.poll() is None}
+    _RUNNING.clear()
+    _RUNNING.update(running)
+    earlier = list({id(p): p for g, p in running.items() if g in groups}.values())
+    groups = [g for g in groups if g not in running]
     alone = [[g] for g in groups if g in _ALONE]
     rest = [g for g in groups if g not in _ALONE]
     batches = alone + ([rest] if rest else [])
@@ -133,16 +144,17 @@ def compile_in_background(groups, processes: int | None = None) -> BackgroundCom
     while len(batches) > limit:  # merge the two smallest
         batches.sort(key=len)
         batches = [batches[0] + batches[1], *batches[2:]]
-    procs = [
-        subprocess.Popen(
+    procs = []
+    for batch in batches:
+        proc = subprocess.Popen(
             [sys.executable, "-c", _CHILD, *batch],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for batch in batches
-    ]
-    return BackgroundCompile(procs, groups)
+        procs.append(proc)
+        _RUNNING.update(dict.fromkeys(batch, proc))
+    return BackgroundCompile(earlier + procs, groups)
 
 
 def _representatives(group: str) -> list:

@@ -22,8 +22,7 @@ from magicgui.widgets import Container
 from napari.utils.notifications import show_error
 
 from ...engine.job import LiveValues, TSNEJob
-from ...engine.precompile import kernels_need_compiling
-from ...engine.warmup import warm_up_kernels
+from ...engine.precompile import GROUPS, compile_in_background, kernels_need_compiling
 from ..sources import ANNDATA_FILE, FeatureSource
 from .add_samples import AddSamplesMixin
 from .colour import ColourMixin
@@ -102,7 +101,8 @@ class TSNEWidget(
         self._file_cache: dict[str, Any] = {}
         self._add_cache: dict[str, Any] = {}
         self._memory_adata = None
-        self.warmup_thread = None
+        #: the helper processes compiling the kernels on a first run (None: cached)
+        self.warmup = None
         #: coordinate updates drawn / skipped (replaced by a newer one before drawing)
         self.n_updates = 0
         self.n_skipped = 0
@@ -153,21 +153,15 @@ class TSNEWidget(
         self._on_source_changed()
         self._on_add_source_changed()
         if warmup and kernels_need_compiling():
-            self.warmup_thread = threading.Thread(
-                target=self._warm_up, daemon=True, name="napari-tsne warm-up"
-            )
-            self.warmup_thread.start()
+            # in helper processes, not a thread here: compiling holds a process's GIL
+            # (the window would stutter), and two cores compile in half the time; a
+            # Run pressed meanwhile waits for them (see engine.precompile)
+            self.warmup = compile_in_background(GROUPS)
 
     @property
     def embedding(self):
         """The engine's ``TSNEEmbedding`` of the current map (None before a run)."""
         return None if self._run is None else self._run.emb
-
-    def _warm_up(self):
-        try:
-            warm_up_kernels()
-        except Exception:  # pragma: no cover - the run reports real problems
-            pass
 
     def _alive(self) -> bool:
         """False once the widget or the viewer's window has been closed."""
