@@ -544,6 +544,33 @@ def _timer_gaps(qtbot, action, *, until, interval=0.2):
     return float(gaps.max()), len(during), t1 - t0
 
 
+def test_live_draws_adapt_to_what_the_canvas_can_draw(make_napari_viewer, qtbot, digits):
+    """A canvas that needs 0.25 s of the main thread per draw is drawn at most every
+    0.25 / DRAW_SHARE seconds; the newest coordinates are drawn, the others skipped."""
+    viewer = make_napari_viewer(show=True)
+    image = add_digits(viewer, digits, 0, 300)
+    w = make_widget(viewer, n_iter=50_000, early_exaggeration_iter=100, update_interval=5)
+    w.source.value = image
+    slow = w._show_coords
+
+    def show_slowly(update):
+        slow(update)
+        time.sleep(0.25)
+
+    w._show_coords = show_slowly
+    w.run()
+    qtbot.waitUntil(lambda: len(w.draw_costs) >= 3, timeout=TIMEOUT)
+    assert w.draw_interval >= 0.25 / run_controller.DRAW_SHARE
+    times = []
+    w._show_coords = lambda u: (times.append(time.perf_counter()), show_slowly(u))
+    qtbot.waitUntil(lambda: len(times) >= 3 or not w.is_running, timeout=TIMEOUT)
+    w.stop()
+    wait_done(qtbot, w)
+    gaps = np.diff(times[:3])
+    assert len(gaps) == 2 and gaps.min() >= 0.9 * 0.25 / run_controller.DRAW_SHARE, gaps
+    assert w.n_skipped > 0
+
+
 def _spin_kernel(nogil: bool, seconds: float):
     """A numba kernel (``nogil`` as given) that computes for about ``seconds``."""
     import numba

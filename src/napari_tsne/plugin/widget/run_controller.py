@@ -23,6 +23,8 @@ from ...engine.eta import format_seconds
 from ...engine.job import Result, TSNEJob, Update
 from ..sources import SourceError
 
+#: largest share of the main thread's time that live draws of the map may take
+DRAW_SHARE = 0.5
 #: niceness added to the engine's thread while it runs, so that the GUI thread gets
 #: the CPU first when both want it (Linux schedules threads separately)
 WORKER_NICENESS = 10
@@ -200,14 +202,14 @@ class RunControllerMixin:
             self._set_progress(None, update.text, now=True)
             return
         # Drawing (napari's layer update + repaint) can be slower than the engine, so
-        # the map is redrawn at most every `min_draw_interval` seconds, always with the
-        # newest coordinates; updates replaced by a newer one before they were drawn
-        # are skipped (no backlog, and the main thread keeps time for the user).
+        # the map is redrawn at most every `draw_interval` seconds (see there), always
+        # with the newest coordinates; updates replaced by a newer one before they were
+        # drawn are skipped (no backlog, and the main thread keeps time for the user).
         if self._pending_coords is not None:
             self.n_skipped += 1
         self._pending_coords = update
         now = time.perf_counter()
-        due = self._last_draw + self.min_draw_interval
+        due = self._last_draw + self.draw_interval
         structural = self._layer is None or len(self._layer.data) != len(update.coords)
         if structural or now >= due:
             self._flush_draw()
@@ -219,22 +221,45 @@ class RunControllerMixin:
 
     def _scheduled_draw(self):
         self._draw_scheduled = False
-        if self._dispatching:  # a worker slot is running: draw after it
+        wait = self._last_draw + self.draw_interval - time.perf_counter()
+        if wait > 0.001:  # a draw came in between, or the interval grew: not yet
+            from qtpy.QtCore import QTimer
+
+            self._draw_scheduled = True
+            QTimer.singleShot(int(wait * 1000) + 1, self._scheduled_draw)
+        elif self._dispatching:  # a worker slot is running: draw after it
             self._dispatch(self._flush_draw)
         else:
             self._flush_draw()
+
+    @property
+    def draw_interval(self) -> float:
+        """Seconds between two live draws of the map: ``min_draw_interval``, or longer
+        when a draw costs the main thread more than ``DRAW_SHARE`` of that time (a
+        million points drawn by software OpenGL take seconds): the rate adapts to what
+        the canvas can draw, and the window keeps most of its time for the user."""
+        return max(self.min_draw_interval, self._draw_cost / DRAW_SHARE)
 
     def _flush_draw(self):
         update, self._pending_coords = self._pending_coords, None
         if update is None or not self._alive() or self._cancelled:
             return
+        started = time.perf_counter()
         self._show_coords(update)
         self._last_draw = time.perf_counter()
-        # texts and the progress bar are updated in a later turn of the event loop, so
-        # that the map's repaint and theirs do not add up into one long pause
         from qtpy.QtCore import QTimer
 
+        # the draw's cost to the main thread: until the event loop is free again (the
+        # layer update above, then the repaint Qt runs before the next timer)
+        QTimer.singleShot(0, lambda: self._measured_draw(started))
+        # texts and the progress bar are updated in a later turn of the event loop, so
+        # that the map's repaint and theirs do not add up into one long pause
         QTimer.singleShot(20, lambda: self._show_progress_text(update))
+
+    def _measured_draw(self, started: float) -> None:
+        cost = time.perf_counter() - started
+        self.draw_costs.append(cost)
+        self._draw_cost = cost if self._draw_cost == 0.0 else 0.5 * (self._draw_cost + cost)
 
     def _show_progress_text(self, update: Update):
         if self._closed:

@@ -108,6 +108,9 @@ class TSNEWidget(
         self.n_skipped = 0
         #: seconds between redraws of the map during a run
         self.min_draw_interval = 0.2
+        #: the main thread's time of each live draw (seconds), and their running mean
+        self.draw_costs: list[float] = []
+        self._draw_cost = 0.0
         self._last_draw = 0.0
         self._pending_coords = None
         self._draw_scheduled = False
