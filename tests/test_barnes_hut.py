@@ -154,3 +154,73 @@ def test_tree_structure():
         kids = np.arange(first_child[k], first_child[k] + n_child[k])
         assert start[kids[0]] == start[k] and end[kids[-1]] == end[k]
         np.testing.assert_array_equal(start[kids[1:]], end[kids[:-1]])
+
+
+# --- quadrupole terms (dof = 1) ----------------------------------------------------
+
+
+def _generic(Y, T, same, theta, quad=True):
+    """The general walk (any d) on the same tree, for comparison with the 2-D path."""
+    from napari_tsne.engine.gradients import barnes_hut as B
+
+    Ys, perm, start, end, fc, nc, com, lo, hi = B.build_tree(Y, B.LEAF_SIZE, B.MAX_DEPTH)
+    nodes_f, nodes_i = B._pack_nodes(Ys, start, end, fc, nc, com, lo, hi, quad)
+    stack = (B._max_depth(fc, nc) + 1) * (1 << Y.shape[1]) + 1
+    order = perm if same else np.arange(len(T))
+    return B._bh_forces(Ys, perm, nodes_f, nodes_i, lo, hi, T, order, 1.0, same, theta, stack, 8)
+
+
+def test_second_moments_of_every_node():
+    from napari_tsne.engine.gradients import barnes_hut as B
+
+    rng = np.random.default_rng(1)
+    for d in (1, 2, 3):
+        Y = _clustered(rng, 700, d)
+        Ys, perm, start, end, fc, nc, com, lo, hi = B.build_tree(Y, 8, 48)
+        nodes_f, _ = B._pack_nodes(Ys, start, end, fc, nc, com, lo, hi, True)
+        iu = np.triu_indices(d)
+        for k in range(len(start)):
+            D = Ys[start[k] : end[k]] - com[k]
+            np.testing.assert_allclose(
+                nodes_f[k, d + 2 :], (D.T @ D)[iu], rtol=1e-9, atol=1e-9 * max(1, np.abs(D).max())
+            )
+
+
+@pytest.mark.parametrize("kind", ["clustered", "gaussian"])
+@pytest.mark.parametrize("d", [1, 2, 3])
+def test_quadrupoles_are_an_order_more_accurate(kind, d):
+    """Summarised cells with their quadrupole terms: the error at theta = 0.5 is about a
+    tenth of the centre-of-mass summary's (measured: 2-D Gaussian blob, force 2.7% ->
+    0.27%, sum_w 2.7% -> 0.15%)."""
+    rng = np.random.default_rng(2)
+    Y = _clustered(rng, 3000, d) if kind == "clustered" else rng.normal(size=(3000, d)) * 5
+    Fe, Se = repulsive_exact(Y, Y, 1.0, True)
+    Fm, Sm = repulsive_bh(Y, Y, 1.0, True, 0.5, quadrupole=False)
+    Fq, Sq = repulsive_bh(Y, Y, 1.0, True, 0.5)
+    assert _rel_err(Fq, Fe) < 0.3 * _rel_err(Fm, Fe)
+    assert np.abs(Sq / Se - 1).max() < 0.3 * np.abs(Sm / Se - 1).max()
+    # larger theta with quadrupoles still beats the centre of mass at 0.5
+    Fq7, _ = repulsive_bh(Y, Y, 1.0, True, 0.7)
+    assert _rel_err(Fq7, Fe) < _rel_err(Fm, Fe)
+
+
+@pytest.mark.parametrize("same", [True, False])
+@pytest.mark.parametrize("theta", [0.3, 0.5, 0.9])
+def test_quadrupole_2d_path_equals_the_general_walk(same, theta):
+    rng = np.random.default_rng(4)
+    Y = _clustered(rng, 2500, 2)
+    T = Y if same else rng.normal(size=(200, 2)) * 20
+    F, S = repulsive_bh(Y, T, 1.0, same, theta)
+    F2, S2 = _generic(Y, T, same, theta)
+    np.testing.assert_allclose(F, F2, rtol=1e-9, atol=1e-12 * np.abs(F2).max())
+    np.testing.assert_allclose(S, S2, rtol=1e-9)
+
+
+def test_other_dof_keep_the_centre_of_mass_summary():
+    rng = np.random.default_rng(6)
+    Y = rng.normal(size=(1500, 2)) * 4
+    for dof in (0.5, 2.0):
+        F, S = repulsive_bh(Y, Y, dof, True, 0.5)
+        Fm, Sm = repulsive_bh(Y, Y, dof, True, 0.5, quadrupole=False)
+        np.testing.assert_array_equal(F, Fm)
+        np.testing.assert_array_equal(S, Sm)

@@ -23,11 +23,10 @@ from .attractive import MapOrder, attractive_forces, p_log_p
 from .exact import repulsive_exact
 
 METHODS = ("auto", "exact", "bh", "fft")
-#: "auto" thresholds on the number of repulsion sources
+#: "auto" computes the repulsion exactly up to this many sources
 EXACT_MAX_N = 1_000
-BH_MAX_N = 10_000
-#: what "auto" resolves to between EXACT_MAX_N and BH_MAX_N sources in 1-D and 2-D:
-#: the cheaper of Barnes-Hut and FFT for each evaluation (:func:`cheaper_method`)
+#: what "auto" resolves to above EXACT_MAX_N sources in 1-D and 2-D: Barnes-Hut or
+#: FFT for each evaluation, by the map's width (:func:`cheaper_method`)
 BH_OR_FFT = "bh-or-fft"
 
 
@@ -54,7 +53,7 @@ def resolve_method(method: str, n_samples: int, n_components: int) -> str:
             return "exact"
         if n_components == 3 or not _fft_available():
             return "bh"
-        return BH_OR_FFT if n_samples <= BH_MAX_N else "fft"
+        return BH_OR_FFT
     if method == "fft" and n_components == 3:
         raise TSNEInputError(
             "negative_gradient_method='fft' supports 1-D and 2-D maps; use 'bh' for 3-D."
@@ -77,11 +76,17 @@ def cheaper_method(Y_src, params: RepulsionParams) -> str:
 
     Barnes-Hut's cost grows with the number of points only (its opening criterion does
     not depend on the map's scale); the FFT's with the grid, i.e. with the map's width
-    (``min_num_intervals`` at least). On a compact map (early exaggeration) the FFT is
-    the cheaper, on a spread-out map of a few thousand points Barnes-Hut: measured on
-    6,000 Fashion-MNIST images, 2 threads, per evaluation: 5 units wide, 50 x 50
-    intervals, FFT 3.3 ms / Barnes-Hut 6.5 ms; 100 wide, 105 x 105, 8.4 / 6.8 ms;
-    160 wide, 15.8 / 6.3 ms. One box per point (77 x 77 here) is where they cross.
+    (``min_num_intervals`` at least). On a compact map (early exaggeration, the first
+    expansion) the FFT is the cheaper and, its intervals being narrower than the
+    kernel, accurate; once the map is wider than about one unit per point, Barnes-Hut
+    with quadrupoles costs at most about twice the FFT's time and its error is an
+    order of magnitude smaller, which is what the late optimisation needs: there the
+    gradient is a few per cent of the repulsion, and the FFT's 3-node interpolation
+    on unit intervals (about 3.5% error in the repulsion) makes the gradient's error as
+    large as the gradient (docs/embeddings-study.md). CPU time per evaluation on the
+    2-core machine (2 threads): 15,088 sentence embeddings, 124 x 110 wide (13,600
+    boxes): FFT 14 ms / Barnes-Hut 26 ms; 205 x 180 (36,900 boxes): 38 / 27 ms;
+    70,000 Fashion-MNIST images 240 x 232 (55,700 boxes, the FFT stays): 65 / 147 ms.
     The choice depends on the coordinates only, so runs stay reproducible.
     """
     n = Y_src.shape[0]

@@ -184,14 +184,21 @@ def _max_depth(first_child, n_child):
 
 
 @numba.njit(nogil=True, cache=True)
-def _pack_nodes(start, end, first_child, n_child, com, lo, hi):
+def _pack_nodes(Ys, start, end, first_child, n_child, com, lo, hi, quad):
     """What the walk reads of each node, in two rows (one or two cache lines).
 
-    ``nodes_f[k] = (centre of mass..., squared largest box side, point count)``,
+    ``nodes_f[k] = (centre of mass..., squared largest box side, point count)``, with
+    ``quad`` followed by the upper triangle of the second moments about the centre of
+    mass, ``M = sum_j (y_j - c)(y_j - c)^T`` (row by row: xx, xy, yy in 2-D);
     ``nodes_i[k] = (start, end, first child, number of children)``.
+
+    The moments are gathered bottom-up (children follow their parents, so a reverse
+    pass sees every child first): a leaf sums its points, an inner node its children's
+    moments moved to its own centre (parallel axis theorem), O(nodes + points).
     """
     n_nodes, d = com.shape
-    nodes_f = np.empty((n_nodes, d + 2))
+    n_mom = d * (d + 1) // 2 if quad else 0
+    nodes_f = np.zeros((n_nodes, d + 2 + n_mom))
     nodes_i = np.empty((n_nodes, 4), dtype=np.int64)
     for k in range(n_nodes):
         extent = 0.0
@@ -206,6 +213,26 @@ def _pack_nodes(start, end, first_child, n_child, com, lo, hi):
         nodes_i[k, 1] = end[k]
         nodes_i[k, 2] = first_child[k]
         nodes_i[k, 3] = n_child[k]
+    if quad:
+        for k in range(n_nodes - 1, -1, -1):
+            if n_child[k] == 0:
+                for p in range(start[k], end[k]):
+                    m = d + 2
+                    for a in range(d):
+                        da = Ys[p, a] - com[k, a]
+                        for b in range(a, d):
+                            nodes_f[k, m] += da * (Ys[p, b] - com[k, b])
+                            m += 1
+            else:
+                for ch in range(first_child[k], first_child[k] + n_child[k]):
+                    cnt = end[ch] - start[ch]
+                    m = d + 2
+                    for a in range(d):
+                        da = com[ch, a] - com[k, a]
+                        for b in range(a, d):
+                            db = com[ch, b] - com[k, b]
+                            nodes_f[k, m] += nodes_f[ch, m] + cnt * da * db
+                            m += 1
     return nodes_f, nodes_i
 
 
@@ -221,11 +248,14 @@ def _inside(y, lo, hi, node):
 def _bh_forces(
     Ys, perm, nodes_f, nodes_i, lo, hi, Y_tgt, order, dof, same, theta, stack_size, n_chunks
 ):
+    """The walk (see the module docstring); with second moments in ``nodes_f``
+    (``dof == 1``) summarised cells add their quadrupole terms."""
     n_t, d = Y_tgt.shape
     forces = np.zeros((n_t, d))
     sum_w = np.zeros(n_t)
     theta2 = theta * theta
     unit_dof = dof == 1.0
+    quad = nodes_f.shape[1] > d + 2
     # A target inside a cell's box is at most sqrt(d) box sides from its centre of
     # mass, so for theta <= 1 / sqrt(d) the criterion never summarises such a cell and
     # the box test can be skipped; larger theta needs it.
@@ -235,6 +265,7 @@ def _bh_forces(
         stack = np.empty(stack_size, dtype=np.int64)
         yi = np.empty(d)
         acc = np.empty(d)
+        mr = np.empty(d)
         t_end = min(n_t, (ch + 1) * chunk)
         for t in range(ch * chunk, t_end):
             i = order[t]
@@ -286,6 +317,34 @@ def _bh_forces(
                     continue
                 # summarised cell: wcnt points at the centre of mass
                 w, w2 = kernel_weights(d2, dof, unit_dof)
+                if quad and ext2 > 0.0:
+                    # + the second-order (quadrupole) terms of the Taylor expansion
+                    # of the cell's sums about its centre of mass (dof = 1)
+                    tr = 0.0
+                    rmr = 0.0
+                    m = d + 2
+                    for a in range(d):
+                        mr[a] = 0.0
+                    for a in range(d):
+                        ra = yi[a] - nodes_f[node, a]
+                        for b in range(a, d):
+                            mab = nodes_f[node, m]
+                            m += 1
+                            rb = yi[b] - nodes_f[node, b]
+                            if a == b:
+                                tr += mab
+                                rmr += mab * ra * ra
+                                mr[a] += mab * ra
+                            else:
+                                rmr += 2.0 * mab * ra * rb
+                                mr[a] += mab * rb
+                                mr[b] += mab * ra
+                    w3 = w2 * w
+                    s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
+                    coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
+                    for c in range(d):
+                        acc[c] += coef * (yi[c] - nodes_f[node, c]) - 4.0 * w3 * mr[c]
+                    continue
                 s_w += wcnt * w
                 w2 *= wcnt
                 for c in range(d):
@@ -296,7 +355,90 @@ def _bh_forces(
     return forces, sum_w
 
 
-def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float):
+@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+def _bh_forces_2d_quad(
+    Ys, nodes_f, nodes_i, lo, hi, Y_tgt, order, same, theta, stack_size, n_chunks
+):
+    """:func:`_bh_forces` for the common case (2-D, dof = 1, quadrupoles), with the
+    sums in registers: ``nodes_f[k] = (cx, cy, side^2, count, Mxx, Mxy, Myy)``."""
+    n_t = Y_tgt.shape[0]
+    forces = np.zeros((n_t, 2))
+    sum_w = np.zeros(n_t)
+    theta2 = theta * theta
+    check_inside = theta2 * 2.0 > 1.0
+    chunk = (n_t + n_chunks - 1) // n_chunks
+    for ch in prange(n_chunks):
+        stack = np.empty(stack_size, dtype=np.int64)
+        yi = np.empty(2)
+        t_end = min(n_t, (ch + 1) * chunk)
+        for t in range(ch * chunk, t_end):
+            i = order[t]
+            y0 = Y_tgt[i, 0]
+            y1 = Y_tgt[i, 1]
+            yi[0] = y0
+            yi[1] = y1
+            f0 = 0.0
+            f1 = 0.0
+            s_w = 0.0
+            stack[0] = 0
+            top = 1
+            while top > 0:
+                top -= 1
+                node = stack[top]
+                r0 = y0 - nodes_f[node, 0]
+                r1 = y1 - nodes_f[node, 1]
+                d2 = r0 * r0 + r1 * r1
+                ext2 = nodes_f[node, 2]
+                if ext2 == 0.0:
+                    wcnt = nodes_f[node, 3]
+                    if same and _inside(yi, lo, hi, node):
+                        wcnt -= 1.0
+                    if wcnt == 0.0:
+                        continue
+                    w = 1.0 / (1.0 + d2)
+                    w2 = w * w * wcnt
+                    s_w += wcnt * w
+                    f0 += w2 * r0
+                    f1 += w2 * r1
+                elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
+                    wcnt = nodes_f[node, 3]
+                    mxx = nodes_f[node, 4]
+                    mxy = nodes_f[node, 5]
+                    myy = nodes_f[node, 6]
+                    w = 1.0 / (1.0 + d2)
+                    w2 = w * w
+                    w3 = w2 * w
+                    tr = mxx + myy
+                    m0 = mxx * r0 + mxy * r1
+                    m1 = mxy * r0 + myy * r1
+                    rmr = r0 * m0 + r1 * m1
+                    s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
+                    coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
+                    f0 += coef * r0 - 4.0 * w3 * m0
+                    f1 += coef * r1 - 4.0 * w3 * m1
+                elif nodes_i[node, 3] > 0:
+                    f = nodes_i[node, 2]
+                    for k in range(f, f + nodes_i[node, 3]):
+                        stack[top] = k
+                        top += 1
+                else:
+                    for k in range(nodes_i[node, 0], nodes_i[node, 1]):
+                        if same and k == t:
+                            continue
+                        a = y0 - Ys[k, 0]
+                        b = y1 - Ys[k, 1]
+                        w = 1.0 / (1.0 + a * a + b * b)
+                        w2 = w * w
+                        s_w += w
+                        f0 += w2 * a
+                        f1 += w2 * b
+            sum_w[i] = s_w
+            forces[i, 0] = f0
+            forces[i, 1] = f1
+    return forces, sum_w
+
+
+def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float, quadrupole: bool = True):
     """Barnes-Hut repulsion (see the package docstring for the contract).
 
     ``forces[i] = sum_j w_ij^(1 + 1/dof) (y_i - y_j)``, ``sum_w[i] = sum_j w_ij`` over
@@ -315,11 +457,26 @@ def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float):
     Ys, perm, start, end, first_child, n_child, com, lo, hi = build_tree(
         Y_src, LEAF_SIZE, MAX_DEPTH
     )
-    nodes_f, nodes_i = _pack_nodes(start, end, first_child, n_child, com, lo, hi)
+    quad = bool(quadrupole) and float(dof) == 1.0
+    nodes_f, nodes_i = _pack_nodes(Ys, start, end, first_child, n_child, com, lo, hi, quad)
     stack_size = (_max_depth(first_child, n_child) + 1) * (1 << d) + 1
     # same: walk the targets in tree order, so neighbouring targets share tree paths
     order = perm if same else np.arange(n_t)
     n_chunks = max(1, min(n_t, 16 * numba.get_num_threads()))
+    if quad and d == 2:
+        return _bh_forces_2d_quad(
+            Ys,
+            nodes_f,
+            nodes_i,
+            lo,
+            hi,
+            Y_tgt,
+            order,
+            bool(same),
+            max(float(theta), 0.0),
+            stack_size,
+            n_chunks,
+        )
     return _bh_forces(
         Ys,
         perm,
