@@ -16,9 +16,11 @@ from napari_tsne.engine.gradients.attractive import LOCALITY_MIN_N
 
 def test_groups_a_run_needs():
     assert precompile.groups_for(500) == ["gradient", "exact"]
-    assert precompile.groups_for(6_000) == ["gradient", "fft", "bh"]  # the cheaper of the two
-    assert precompile.groups_for(20_000) == ["gradient", "fft"]
-    assert precompile.groups_for(LOCALITY_MIN_N) == ["gradient", "fft", "order"]
+    # the FFT while the map is compact, Barnes-Hut once it is wider than a box per point
+    assert precompile.groups_for(6_000) == ["gradient", "fft", "bh"]
+    assert precompile.groups_for(20_000) == ["gradient", "fft", "bh"]
+    assert precompile.groups_for(LOCALITY_MIN_N) == ["gradient", "fft", "bh", "order"]
+    assert precompile.groups_for(20_000, method="fft") == ["gradient", "fft"]
     assert precompile.groups_for(20_000, 3) == ["gradient", "bh"]
     assert precompile.groups_for(20_000, method="exact") == ["gradient", "exact"]
 
