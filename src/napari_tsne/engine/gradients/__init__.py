@@ -89,8 +89,12 @@ def cheaper_method(Y_src, params: RepulsionParams) -> str:
     70,000 Fashion-MNIST images 240 x 232 (55,700 boxes, the FFT stays): 65 / 147 ms.
     The choice depends on the coordinates only, so runs stay reproducible.
     """
+    from .fft import _bounds  # one compiled pass: numpy's axis-0 min and max of an
+    # (n, 2) array take ~35 ms each at 1M points, a tenth of a whole iteration
+
     n = Y_src.shape[0]
-    width = np.max(Y_src, axis=0) - np.min(Y_src, axis=0)
+    lo, hi = _bounds(Y_src, Y_src, True)
+    width = hi - lo
     n_int = np.maximum(np.ceil(width / params.ints_in_interval), params.min_num_intervals)
     return "fft" if float(np.prod(n_int)) <= n else "bh"
 
