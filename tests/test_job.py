@@ -256,3 +256,18 @@ def test_add_samples_places_new_points_and_leaves_the_map(X):
     Y = job.add_samples(X[250:], n_iter=20)
     assert Y.shape == (50, 2) and np.isfinite(Y).all() and job.n_added == 50
     np.testing.assert_array_equal(emb.coordinates, before)
+
+
+def test_verbose_placement_shows_the_mean_kl_of_the_placed_points(X, capsys):
+    """Placing points reports the sum of their own KL divergences; the verbose line of
+    that phase shows the mean per placed point (a sum over 200 points read as a KL
+    divergence hundreds of times too large), the other phases the map's KL."""
+    TSNE(
+        subsample=100, early_exaggeration_iter=10, n_iter=10, verbose=True,
+        callback_every=5, **FAST,
+    ).fit(X)  # fmt: skip
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "iteration" in ln]
+    placed = [ln for ln in lines if "mean KL divergence of the placed points" in ln]
+    plain = [ln for ln in lines if ln.split()[-2:-1] == ["divergence"]]
+    assert placed and plain
+    assert all(float(ln.split()[-1]) < 10 for ln in placed + plain)

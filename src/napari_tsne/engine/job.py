@@ -220,7 +220,7 @@ class TSNEJob:
         self._watch = _StopWatch(_as_callbacks(self.params.get("callbacks")))
         self._converged_in_run = False
         if self.log.verbose:
-            self._watch.callbacks.append(_print_progress)
+            self._watch.callbacks.append(self._print_progress)
         self._event: threading.Event | None = None
         self.sample_idx: np.ndarray | None = None
         self.emb = embedding
@@ -529,6 +529,15 @@ class TSNEJob:
         self.stage = "map"
         self.plan = plan_phases(self.params, ee)
 
+    def _print_progress(self, iteration, kl, Y) -> None:
+        """The verbose progress line. Placing new points reports the sum of their own
+        KL divergences (each has its own P row), so that phase shows the mean."""
+        if self.stage == "extend":
+            what = f"mean KL divergence of the placed points {kl / max(len(Y), 1):.4f}"
+        else:
+            what = f"KL divergence {kl:.4f}"
+        print(f"  iteration {iteration:5d}  {what}", file=sys.stderr, flush=True)
+
     def _watch_or_event(self, iteration, kl, Y) -> bool:
         stop = self._watch(iteration, kl, Y) if self._watch.callbacks else False
         return stop or self.stopped
@@ -635,10 +644,6 @@ def _rows(X, rows, cols=None):
     if cols is None:
         return X[rows]
     return X[np.ix_(rows, cols)] if not sp.issparse(X) else X[rows][:, cols]
-
-
-def _print_progress(iteration, kl, Y):
-    print(f"  iteration {iteration:5d}  KL divergence {kl:.4f}", file=sys.stderr, flush=True)
 
 
 # ------------------------------------------------------------------ composed
