@@ -17,7 +17,7 @@ import pandas as pd
 from napari.qt.threading import thread_worker
 
 from ..measure import MeasureError, labels_layer_features, measure_steps
-from .run_controller import _background_priority
+from .run_controller import _background_priority, _close_progress
 
 
 def merge_measurements(old: pd.DataFrame | None, table: pd.DataFrame) -> pd.DataFrame:
@@ -183,11 +183,7 @@ class MeasuringMixin:
 
     def _on_measure_finished(self) -> None:
         self._measure_worker = None
-        pbar, self._measure_pbar = self._measure_pbar, None
-        if pbar is not None:
-            try:
-                pbar.close()
-            except Exception:  # pragma: no cover
-                pass
+        _close_progress(self._measure_pbar)
+        self._measure_pbar = None
         if not self._closed:
             self.measure_button.enabled = True

@@ -30,6 +30,15 @@ DRAW_SHARE = 0.5
 WORKER_NICENESS = 10
 
 
+def _close_progress(pbar) -> None:
+    """Close a finished worker's napari progress bar (None: nothing to close)."""
+    if pbar is not None:
+        try:
+            pbar.close()
+        except Exception:  # pragma: no cover - already gone with its window
+            pass
+
+
 class _background_priority:
     """Lower the calling thread's CPU priority (Linux) for the duration of a block.
 
@@ -370,12 +379,8 @@ class RunControllerMixin:
             self._flush_draw()
             self._sync_layer()
         self._worker = None
-        pbar, self._pbar = self._pbar, None
-        if pbar is not None:
-            try:
-                pbar.close()
-            except Exception:  # pragma: no cover
-                pass
+        _close_progress(self._pbar)
+        self._pbar = None
         if self._closed:
             return
         try:
