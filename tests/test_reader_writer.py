@@ -10,7 +10,8 @@ import scipy.sparse as sp
 
 anndata = pytest.importorskip("anndata")
 
-from napari_tsne.plugin.reader import grid_layout, napari_get_reader, read_h5ad_layers  # noqa: E402
+from napari_tsne.plotting import grid_layout  # noqa: E402
+from napari_tsne.plugin.reader import napari_get_reader, read_h5ad_layers  # noqa: E402
 from napari_tsne.plugin.sample_data import (  # noqa: E402
     digits,
     fashion_mnist,

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .plugin.reader import grid_layout
+from .plotting import grid_layout
 
 __all__ = ["LiveMap"]
 

@@ -43,6 +43,13 @@ MAX_LEGEND_ENTRIES = 40
 
 
 # --------------------------------------------------------------------------- helpers
+def grid_layout(n: int) -> np.ndarray:
+    """*n* points on a square grid (the placeholder before a map exists)."""
+    side = int(np.ceil(np.sqrt(max(n, 1))))
+    i = np.arange(n)
+    return np.column_stack([i // side, i % side]).astype(np.float64)
+
+
 def _as_2d(Y) -> np.ndarray:
     Y = np.asarray(Y, dtype=np.float64)
     if Y.ndim == 1:

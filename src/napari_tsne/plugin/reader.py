@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..plotting import grid_layout
 from .sources import points_features
 
 #: obsm keys shown as the points of an opened file, best first
@@ -41,13 +42,6 @@ def point_size(coords: np.ndarray) -> float:
         return 1.0
     extent = float(np.ptp(finite, axis=0).max()) or 1.0
     return float(np.clip(0.45 * extent / np.sqrt(len(finite)), extent / 500, extent / 40))
-
-
-def grid_layout(n: int) -> np.ndarray:
-    """*n* points on a square grid (the placeholder before a map exists)."""
-    side = int(np.ceil(np.sqrt(max(n, 1))))
-    i = np.arange(n)
-    return np.column_stack([i // side, i % side]).astype(np.float64)
 
 
 def map_coordinates(adata) -> tuple[np.ndarray, str | None]:
