@@ -31,9 +31,23 @@ MAX_DEPTH = 48
 
 
 @numba.njit(nogil=True, cache=True)
-def _grow(a, new_len):
-    out = np.empty((new_len,) + a.shape[1:], dtype=a.dtype)
-    out[: a.shape[0]] = a
+def _grow_1d(a, new_len):
+    """``a`` (int64) copied into a longer array. Plain loops: a slice assignment
+    compiles numba's broadcasting checks and their error messages (~4 s of a first
+    run's compilation for the two array kinds)."""
+    out = np.empty(new_len, dtype=np.int64)
+    for k in range(a.shape[0]):
+        out[k] = a[k]
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _grow_2d(a, new_len):
+    """``a`` (float64, 2-D) copied into an array of more rows (see :func:`_grow_1d`)."""
+    out = np.empty((new_len, a.shape[1]))
+    for k in range(a.shape[0]):
+        for c in range(a.shape[1]):
+            out[k, c] = a[k, c]
     return out
 
 
@@ -131,14 +145,14 @@ def build_tree(Y, leaf_size, max_depth):
                 n_new += 1
         if n_nodes + n_new > cap:
             cap = 2 * cap + n_new
-            start = _grow(start, cap)
-            end = _grow(end, cap)
-            first_child = _grow(first_child, cap)
-            n_child = _grow(n_child, cap)
-            depth = _grow(depth, cap)
-            com = _grow(com, cap)
-            lo = _grow(lo, cap)
-            hi = _grow(hi, cap)
+            start = _grow_1d(start, cap)
+            end = _grow_1d(end, cap)
+            first_child = _grow_1d(first_child, cap)
+            n_child = _grow_1d(n_child, cap)
+            depth = _grow_1d(depth, cap)
+            com = _grow_2d(com, cap)
+            lo = _grow_2d(lo, cap)
+            hi = _grow_2d(hi, cap)
         first_child[node] = n_nodes
         n_child[node] = n_new
         acc = s
