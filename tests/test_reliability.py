@@ -334,13 +334,14 @@ def test_perplexity_calibration_on_equal_distances(value, perplexity):
 
 
 def test_calibration_steps_are_bounded():
-    from napari_tsne.engine.affinities import _gaussian_conditional
+    from napari_tsne.engine.affinities import _gaussian_rows
 
     # 1 step is not enough: every row reports failure but the result is still a
     # probability distribution
     D = np.sort(np.random.default_rng(1).random((50, 12)), axis=1) ** 2
-    P, failed = _gaussian_conditional(D, 5.0, 1e-12, 1)
-    assert failed == 50 and np.isfinite(P).all()
+    P, failed = np.empty((50, 12)), np.zeros(50, dtype=np.int8)
+    _gaussian_rows(D, 5.0, 1e-12, 1, P, failed, 0, 50)
+    assert failed.sum() == 50 and np.isfinite(P).all()
     np.testing.assert_allclose(P.sum(axis=1), 1.0)
 
 

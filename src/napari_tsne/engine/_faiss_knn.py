@@ -20,9 +20,8 @@ import contextlib
 
 import numba
 import numpy as np
-from numba import prange
 
-from ._threads import numba_threads, resolve_n_jobs
+from ._threads import in_row_blocks, resolve_n_jobs
 
 #: metrics searched with faiss (dense data only)
 FAISS_METRICS = ("euclidean", "sqeuclidean", "cosine", "correlation")
@@ -200,8 +199,7 @@ class FaissIndex:
         Q = Xp[rows]
         with faiss_threads(n_jobs) as faiss:
             _, true = faiss.knn(Q, Xp, k)
-        with numba_threads(n_jobs):
-            true_sq = _sq_distances(Q, Xp, np.ascontiguousarray(true, dtype=np.int64))
+        true_sq = _sq_distances(Q, Xp, true, n_jobs)
         # found neighbours within the true k-th distance count (ties included)
         kth = true_sq.max(axis=1, keepdims=True) * (1 + 1e-6)
         reached = False
@@ -278,8 +276,7 @@ class FaissIndex:
                     ids, local = np.unique(idx, return_inverse=True)
                     ref = self._index.reconstruct_batch(ids.astype(np.int64))
                     local = local.reshape(idx.shape)
-                with numba_threads(n_jobs):
-                    sq = _sq_distances(block, ref, np.ascontiguousarray(local, dtype=np.int64))
+                sq = _sq_distances(block, ref, local, n_jobs)
                 by_distance = np.argsort(sq, axis=1, kind="stable")
                 out_i[rows] = np.take_along_axis(idx, by_distance, axis=1)
                 dist = np.take_along_axis(sq, by_distance, axis=1)
@@ -318,14 +315,21 @@ class FaissIndex:
         return f"FaissIndex({self.kind}, n={self.n}, d={self.d}, metric={self.metric!r}{extra})"
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _sq_distances(Q, X, idx):
+def _sq_distances(Q, X, idx, n_jobs=None) -> np.ndarray:
     """Squared euclidean distances (float64 sums) of ``Q[i]`` to ``X[idx[i, c]]``
-    (``inf`` where ``idx`` is negative)."""
-    nq, k = idx.shape
+    (``inf`` where ``idx`` is negative), rows on ``n_jobs`` threads."""
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    out = np.empty(idx.shape, dtype=np.float64)
+    in_row_blocks(_sq_distance_rows, idx.shape[0], Q, X, idx, out, n_jobs=n_jobs)
+    return out
+
+
+@numba.njit(nogil=True, cache=True)
+def _sq_distance_rows(Q, X, idx, out, start, stop):
+    """Rows ``start:stop`` of :func:`_sq_distances`."""
+    k = idx.shape[1]
     d = Q.shape[1]
-    out = np.empty((nq, k), dtype=np.float64)
-    for i in prange(nq):
+    for i in range(start, stop):
         for c in range(k):
             j = idx[i, c]
             if j < 0:
@@ -336,4 +340,3 @@ def _sq_distances(Q, X, idx):
                 t = np.float64(Q[i, f]) - np.float64(X[j, f])
                 s += t * t
             out[i, c] = s
-    return out

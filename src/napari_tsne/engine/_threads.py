@@ -1,10 +1,12 @@
-"""Map the user's ``n_jobs`` onto numba's thread pool (and scipy.fft workers)."""
+"""Map the user's ``n_jobs`` onto numba's thread pool, scipy.fft's workers and Python
+threads running serial kernels on blocks of rows."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
@@ -32,3 +34,26 @@ def numba_threads(n_jobs: int | None):
         yield
     finally:
         numba.set_num_threads(previous)
+
+
+def in_row_blocks(kernel, n: int, *args, n_jobs: int | None = None) -> None:
+    """Call ``kernel(*args, start, stop)`` on blocks of ``range(n)`` from ``n_jobs``
+    Python threads.
+
+    For row-wise kernels that run once per map (P's bandwidth search, distances,
+    ``sum p log p``): a serial ``nogil`` kernel driven by threads compiles in less than
+    half the time of the same loop as a ``parallel=True`` kernel (measured: 0.8 s vs
+    1.9 s for the bandwidth search), and that compilation is part of a user's first
+    run. The kernel must write only its rows' places (race-free). Several blocks per
+    thread balance rows of unequal cost. ``n_jobs=None``: as many threads as numba's
+    parallel loops use here (see :func:`numba_threads`)."""
+    threads = numba.get_num_threads() if n_jobs is None else resolve_n_jobs(n_jobs)
+    if threads == 1 or n < 2 * threads:
+        kernel(*args, 0, n)
+        return
+    n_blocks = min(n, 8 * threads)
+    bounds = [n * b // n_blocks for b in range(n_blocks + 1)]
+    with ThreadPoolExecutor(threads, thread_name_prefix="napari-tsne") as pool:
+        blocks = [pool.submit(kernel, *args, bounds[b], bounds[b + 1]) for b in range(n_blocks)]
+        for block in blocks:
+            block.result()

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 from numba import prange
 
-from ._threads import numba_threads
+from ._threads import in_row_blocks, numba_threads
 from ._validation import TSNEInputError, TSNEWarning
 
 #: maps of at least this many points merge the rows of P + P^T in parallel (see
@@ -29,15 +29,15 @@ ENTROPY_TOL = 1e-5
 MAX_STEPS = 200
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _gaussian_conditional(sq_dist, perplexity, tol, max_steps):
-    """Row-wise search for beta = 1/(2 sigma^2) (safeguarded Newton: bisection whenever
-    a Newton step leaves the bracket); returns (P_cond, n_unconverged)."""
-    n, k = sq_dist.shape
-    P = np.empty((n, k), dtype=np.float64)
+@numba.njit(nogil=True, cache=True)
+def _gaussian_rows(sq_dist, perplexity, tol, max_steps, P, failed, start, stop):
+    """Rows ``start:stop``: search for beta = 1/(2 sigma^2) (safeguarded Newton:
+    bisection whenever a Newton step leaves the bracket), ``P[i]`` = the row's
+    conditional distribution, ``failed[i] = 1`` where the search did not converge.
+    Serial, driven by :func:`in_row_blocks`."""
+    k = sq_dist.shape[1]
     target = np.log(perplexity)
-    failed = np.zeros(n, dtype=np.int64)
-    for i in prange(n):
+    for i in range(start, stop):
         # shift by the nearest distance: exp(-beta (d - d0)) avoids underflow
         d0 = sq_dist[i, 0]
         for j in range(1, k):
@@ -89,14 +89,19 @@ def _gaussian_conditional(sq_dist, perplexity, tol, max_steps):
             P[i, j] /= s
         if not ok:
             failed[i] = 1
-    return P, failed.sum()
 
 
 def conditional_gaussian(distances: np.ndarray, perplexity: float, n_jobs=None) -> np.ndarray:
     """p_{j|i} on each kNN row for one perplexity (``distances`` are not squared)."""
     sq = np.asarray(distances, dtype=np.float64) ** 2
-    with numba_threads(n_jobs):
-        P, n_failed = _gaussian_conditional(sq, float(perplexity), ENTROPY_TOL, MAX_STEPS)
+    n, k = sq.shape
+    P = np.empty((n, k), dtype=np.float64)
+    failed = np.zeros(n, dtype=np.int8)
+    in_row_blocks(
+        _gaussian_rows, n, sq, float(perplexity), ENTROPY_TOL, MAX_STEPS, P, failed,
+        n_jobs=n_jobs,
+    )  # fmt: skip
+    n_failed = int(np.count_nonzero(failed))
     if n_failed:
         warnings.warn(
             f"Perplexity calibration did not reach the target for {n_failed} point(s) (for "

@@ -20,6 +20,8 @@ import numba
 import numpy as np
 from numba import prange
 
+from .._threads import in_row_blocks
+
 
 def attractive_forces(indptr, indices, data, Y_tgt, Y_src, dof, with_kl=True):
     """``(F, logw)``: the forces (n_tgt, d) and per-row ``sum_j p_ij log w_ij``."""
@@ -111,13 +113,19 @@ def _log_w(indptr, cols, data, out, Y_rows, Y_src, dof):
     return logw
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def p_log_p(indptr, data):
+def p_log_p(indptr, data, n_jobs=None) -> tuple[float, np.ndarray]:
     """``sum p log p`` over all entries and the row sums of P (for the KL divergence)."""
     n = len(indptr) - 1
     row_p = np.zeros(n, dtype=np.float64)
     row_plogp = np.zeros(n, dtype=np.float64)
-    for i in prange(n):
+    in_row_blocks(_p_log_p_rows, n, indptr, data, row_p, row_plogp, n_jobs=n_jobs)
+    return float(row_plogp.sum()), row_p
+
+
+@numba.njit(nogil=True, cache=True)
+def _p_log_p_rows(indptr, data, row_p, row_plogp, start, stop):
+    """Rows ``start:stop`` of :func:`p_log_p`."""
+    for i in range(start, stop):
         s = 0.0
         h = 0.0
         for k in range(indptr[i], indptr[i + 1]):
@@ -127,7 +135,6 @@ def p_log_p(indptr, data):
                 h += p * np.log(p)
         row_p[i] = s
         row_plogp[i] = h
-    return row_plogp.sum(), row_p
 
 
 # ------------------------------------------------------------- memory locality
