@@ -64,3 +64,39 @@ def test_a_helper_fills_the_cache_the_run_then_uses(tmp_path):
         "import sys; sys.exit(1 if p.kernels_need_compiling(['order']) else 0)"
     )
     assert subprocess.run([sys.executable, "-c", check], env=env, timeout=120).returncode == 0
+
+
+def test_the_groups_hold_every_kernel_the_optimisation_compiles(tmp_path):
+    """After the helpers' groups are compiled into an empty cache, the cache check says
+    so (a check on a kernel the groups never compile made every later run start its
+    helpers again), and a run in a fresh process compiles no gradient or optimiser
+    kernel itself: its own compilations are P's and the neighbours' only."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    n = 1_500
+    warm = (
+        "from napari_tsne.engine import precompile as p\n"
+        f"p.compile_here(p.groups_for({n}))\n"
+    )
+    subprocess.run([sys.executable, "-c", warm], check=True, env=env, timeout=900)
+    run = (
+        "import sys, numpy as np\n"
+        "from numba.core import event\n"
+        "from napari_tsne.engine import precompile as p\n"
+        f"assert not p.kernels_need_compiling(p.groups_for({n})), 'cache check'\n"
+        "names = []\n"
+        "class L(event.Listener):\n"
+        "    def on_start(self, ev): names.append(ev.data['dispatcher'].py_func.__module__)\n"
+        "    def on_end(self, ev): pass\n"
+        "event.register('numba:compile', L())\n"
+        "from napari_tsne import TSNE\n"
+        f"X = np.random.default_rng(0).normal(size=({n}, 10))\n"
+        "TSNE(n_iter=20, early_exaggeration_iter=10, random_state=0).fit(X)\n"
+        "own = [m for m in names if m.startswith('napari_tsne.engine.gradients')"
+        " or m.endswith('optimizer')]\n"
+        "assert not own, own\n"
+        "assert any(m.endswith('affinities') for m in names), names\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", run], env=env, timeout=600, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
