@@ -167,7 +167,10 @@ def _generic(Y, T, same, theta, quad=True):
     nodes_f, nodes_i = B._pack_nodes(Ys, start, end, fc, nc, com, lo, hi, quad)
     stack = (B._max_depth(fc, nc) + 1) * (1 << Y.shape[1]) + 1
     order = perm if same else np.arange(len(T))
-    return B._bh_forces(Ys, perm, nodes_f, nodes_i, lo, hi, T, order, 1.0, same, theta, stack, 8)
+    F, S = np.zeros(T.shape), np.zeros(len(T))
+    args = (Ys, perm, nodes_f, nodes_i, lo, hi, T, order, 1.0, same, theta, stack, F, S)
+    B._bh_forces(*args, 0, len(T))
+    return F, S
 
 
 def test_second_moments_of_every_node():

@@ -73,10 +73,7 @@ def test_the_groups_hold_every_kernel_the_optimisation_compiles(tmp_path):
     kernel itself: its own compilations are P's and the neighbours' only."""
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     n = 1_500
-    warm = (
-        "from napari_tsne.engine import precompile as p\n"
-        f"p.compile_here(p.groups_for({n}))\n"
-    )
+    warm = f"from napari_tsne.engine import precompile as p\np.compile_here(p.groups_for({n}))\n"
     subprocess.run([sys.executable, "-c", warm], check=True, env=env, timeout=900)
     run = (
         "import sys, numpy as np\n"

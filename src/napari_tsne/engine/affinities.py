@@ -99,7 +99,7 @@ def conditional_gaussian(distances: np.ndarray, perplexity: float, n_jobs=None) 
     failed = np.zeros(n, dtype=np.int8)
     in_row_blocks(
         _gaussian_rows, n, sq, float(perplexity), ENTROPY_TOL, MAX_STEPS, P, failed,
-        n_jobs=n_jobs,
+        n_jobs=n_jobs, blocks_per_thread=8,  # rows take 2 to 200 steps
     )  # fmt: skip
     n_failed = int(np.count_nonzero(failed))
     if n_failed:

@@ -36,25 +36,23 @@ def _attractive(indptr, cols, data, out, Y_rows, Y_src, dof, with_kl):
     run must equal an uninterrupted one). Chosen here in Python, not in a compiled
     wrapper, so that a run compiles only the kernels it uses (a 2-D map never
     compiles the general loop: ~3 s of a first run)."""
-    if Y_rows.shape[1] == 2:
-        F = _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof)
-    else:
-        F = _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof)
+    n, d = Y_rows.shape
+    F = np.zeros((n, d), dtype=np.float64)
+    args = (indptr, cols, data, out, Y_rows, Y_src, dof)
+    in_row_blocks(_forces_2d if d == 2 else _forces_nd, n, *args, F)
+    logw = np.zeros(n, dtype=np.float64)
     if with_kl:
-        logw = _log_w(indptr, cols, data, out, Y_rows, Y_src, dof)
-    else:
-        logw = np.zeros(Y_rows.shape[0], dtype=np.float64)
+        in_row_blocks(_log_w, n, *args, logw)
     return F, logw
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof):
-    """The common 2-D case with the sums in registers: about 4x faster than the
-    general loop, which stores into ``F`` for every entry of P."""
-    n = Y_rows.shape[0]
-    F = np.empty((n, 2), dtype=np.float64)
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof, F, start, stop):
+    """Rows ``start:stop`` of the forces, the common 2-D case with the sums in
+    registers: about 4x faster than the general loop, which stores into ``F`` for
+    every entry of P."""
     inv_dof = 1.0 / dof
-    for r in prange(n):
+    for r in range(start, stop):
         i = out[r]
         y0 = Y_rows[r, 0]
         y1 = Y_rows[r, 1]
@@ -69,7 +67,6 @@ def _forces_2d(indptr, cols, data, out, Y_rows, Y_src, dof):
             f1 += pq * b
         F[i, 0] = f0
         F[i, 1] = f1
-    return F
 
 
 @numba.njit(nogil=True, cache=True, inline="always", fastmath=True)
@@ -82,35 +79,32 @@ def _sq_dist(Y_rows, r, Y_src, j):
     return d2
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof):
-    n, d = Y_rows.shape
-    F = np.zeros((n, d), dtype=np.float64)
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _forces_nd(indptr, cols, data, out, Y_rows, Y_src, dof, F, start, stop):
+    """Rows ``start:stop`` of the forces in any dimension (``F`` starts at zero)."""
+    d = Y_rows.shape[1]
     inv_dof = 1.0 / dof
-    for r in prange(n):
+    for r in range(start, stop):
         i = out[r]
         for p in range(indptr[r], indptr[r + 1]):
             j = cols[p]
             pq = data[p] / (1.0 + _sq_dist(Y_rows, r, Y_src, j) * inv_dof)
             for c in range(d):
                 F[i, c] += pq * (Y_rows[r, c] - Y_src[j, c])
-    return F
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _log_w(indptr, cols, data, out, Y_rows, Y_src, dof):
-    """Per row ``sum_j p_ij log w_ij = -dof sum_j p_ij log(1 + d_ij^2 / dof)``."""
-    n = Y_rows.shape[0]
-    logw = np.empty(n, dtype=np.float64)
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _log_w(indptr, cols, data, out, Y_rows, Y_src, dof, logw, start, stop):
+    """Rows ``start:stop`` of ``sum_j p_ij log w_ij = -dof sum_j p_ij log(1 +
+    d_ij^2 / dof)``."""
     inv_dof = 1.0 / dof
-    for r in prange(n):
+    for r in range(start, stop):
         i = out[r]
         acc = 0.0
         for p in range(indptr[r], indptr[r + 1]):
             d2 = _sq_dist(Y_rows, r, Y_src, cols[p])
             acc += data[p] * np.log(1.0 + d2 * inv_dof)
         logw[i] = -dof * acc
-    return logw
 
 
 def p_log_p(indptr, data, n_jobs=None) -> tuple[float, np.ndarray]:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
+from .._threads import in_row_blocks
 from .kernel import kernel_weights
 
 #: most points a leaf holds before it is split
@@ -258,15 +258,15 @@ def _inside(y, lo, hi, node):
     return True
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _bh_forces(
-    Ys, perm, nodes_f, nodes_i, lo, hi, Y_tgt, order, dof, same, theta, stack_size, n_chunks
-):
-    """The walk (see the module docstring); with second moments in ``nodes_f``
-    (``dof == 1``) summarised cells add their quadrupole terms."""
-    n_t, d = Y_tgt.shape
-    forces = np.zeros((n_t, d))
-    sum_w = np.zeros(n_t)
+    Ys, perm, nodes_f, nodes_i, lo, hi, Y_tgt, order, dof, same, theta, stack_size,
+    forces, sum_w, start, stop,
+):  # fmt: skip
+    """The walk (see the module docstring) for the targets ``order[start:stop]``; with
+    second moments in ``nodes_f`` (``dof == 1``) summarised cells add their
+    quadrupole terms."""
+    d = Y_tgt.shape[1]
     theta2 = theta * theta
     unit_dof = dof == 1.0
     quad = nodes_f.shape[1] > d + 2
@@ -274,182 +274,172 @@ def _bh_forces(
     # mass, so for theta <= 1 / sqrt(d) the criterion never summarises such a cell and
     # the box test can be skipped; larger theta needs it.
     check_inside = theta2 * d > 1.0
-    chunk = (n_t + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        stack = np.empty(stack_size, dtype=np.int64)
-        yi = np.empty(d)
-        acc = np.empty(d)
-        mr = np.empty(d)
-        t_end = min(n_t, (ch + 1) * chunk)
-        for t in range(ch * chunk, t_end):
-            i = order[t]
+    stack = np.empty(stack_size, dtype=np.int64)
+    yi = np.empty(d)
+    acc = np.empty(d)
+    mr = np.empty(d)
+    for t in range(start, stop):
+        i = order[t]
+        for c in range(d):
+            yi[c] = Y_tgt[i, c]
+            acc[c] = 0.0
+        s_w = 0.0
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            d2 = 0.0
             for c in range(d):
-                yi[c] = Y_tgt[i, c]
-                acc[c] = 0.0
-            s_w = 0.0
-            stack[0] = 0
-            top = 1
-            while top > 0:
-                top -= 1
-                node = stack[top]
-                d2 = 0.0
-                for c in range(d):
-                    diff = yi[c] - nodes_f[node, c]
-                    d2 += diff * diff
-                ext2 = nodes_f[node, d]
-                if ext2 == 0.0:
-                    # all points of the cell at one location: exact
-                    wcnt = nodes_f[node, d + 1]
-                    if same and _inside(yi, lo, hi, node):
-                        # the target itself is one of them (tested on the box, which
-                        # holds the points' own values; the mean may be rounded)
-                        wcnt -= 1.0
-                    if wcnt == 0.0:
+                diff = yi[c] - nodes_f[node, c]
+                d2 += diff * diff
+            ext2 = nodes_f[node, d]
+            if ext2 == 0.0:
+                # all points of the cell at one location: exact
+                wcnt = nodes_f[node, d + 1]
+                if same and _inside(yi, lo, hi, node):
+                    # the target itself is one of them (tested on the box, which
+                    # holds the points' own values; the mean may be rounded)
+                    wcnt -= 1.0
+                if wcnt == 0.0:
+                    continue
+            elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
+                wcnt = nodes_f[node, d + 1]
+            elif nodes_i[node, 3] > 0:
+                f = nodes_i[node, 2]
+                for k in range(f, f + nodes_i[node, 3]):
+                    stack[top] = k
+                    top += 1
+                continue
+            else:
+                # leaf: sum its points exactly (same: the targets are walked in
+                # tree order, so the target itself sits at position t)
+                for k in range(nodes_i[node, 0], nodes_i[node, 1]):
+                    if same and k == t:
                         continue
-                elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
-                    wcnt = nodes_f[node, d + 1]
-                elif nodes_i[node, 3] > 0:
-                    f = nodes_i[node, 2]
-                    for k in range(f, f + nodes_i[node, 3]):
-                        stack[top] = k
-                        top += 1
-                    continue
-                else:
-                    # leaf: sum its points exactly (same: the targets are walked in
-                    # tree order, so the target itself sits at position t)
-                    for k in range(nodes_i[node, 0], nodes_i[node, 1]):
-                        if same and k == t:
-                            continue
-                        q2 = 0.0
-                        for c in range(d):
-                            diff = yi[c] - Ys[k, c]
-                            q2 += diff * diff
-                        w, w2 = kernel_weights(q2, dof, unit_dof)
-                        s_w += w
-                        for c in range(d):
-                            acc[c] += w2 * (yi[c] - Ys[k, c])
-                    continue
-                # summarised cell: wcnt points at the centre of mass
-                w, w2 = kernel_weights(d2, dof, unit_dof)
-                if quad and ext2 > 0.0:
-                    # + the second-order (quadrupole) terms of the Taylor expansion
-                    # of the cell's sums about its centre of mass (dof = 1)
-                    tr = 0.0
-                    rmr = 0.0
-                    m = d + 2
-                    for a in range(d):
-                        mr[a] = 0.0
-                    for a in range(d):
-                        ra = yi[a] - nodes_f[node, a]
-                        for b in range(a, d):
-                            mab = nodes_f[node, m]
-                            m += 1
-                            rb = yi[b] - nodes_f[node, b]
-                            if a == b:
-                                tr += mab
-                                rmr += mab * ra * ra
-                                mr[a] += mab * ra
-                            else:
-                                rmr += 2.0 * mab * ra * rb
-                                mr[a] += mab * rb
-                                mr[b] += mab * ra
-                    w3 = w2 * w
-                    s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
-                    coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
+                    q2 = 0.0
                     for c in range(d):
-                        acc[c] += coef * (yi[c] - nodes_f[node, c]) - 4.0 * w3 * mr[c]
-                    continue
-                s_w += wcnt * w
-                w2 *= wcnt
+                        diff = yi[c] - Ys[k, c]
+                        q2 += diff * diff
+                    w, w2 = kernel_weights(q2, dof, unit_dof)
+                    s_w += w
+                    for c in range(d):
+                        acc[c] += w2 * (yi[c] - Ys[k, c])
+                continue
+            # summarised cell: wcnt points at the centre of mass
+            w, w2 = kernel_weights(d2, dof, unit_dof)
+            if quad and ext2 > 0.0:
+                # + the second-order (quadrupole) terms of the Taylor expansion
+                # of the cell's sums about its centre of mass (dof = 1)
+                tr = 0.0
+                rmr = 0.0
+                m = d + 2
+                for a in range(d):
+                    mr[a] = 0.0
+                for a in range(d):
+                    ra = yi[a] - nodes_f[node, a]
+                    for b in range(a, d):
+                        mab = nodes_f[node, m]
+                        m += 1
+                        rb = yi[b] - nodes_f[node, b]
+                        if a == b:
+                            tr += mab
+                            rmr += mab * ra * ra
+                            mr[a] += mab * ra
+                        else:
+                            rmr += 2.0 * mab * ra * rb
+                            mr[a] += mab * rb
+                            mr[b] += mab * ra
+                w3 = w2 * w
+                s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
+                coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
                 for c in range(d):
-                    acc[c] += w2 * (yi[c] - nodes_f[node, c])
-            sum_w[i] = s_w
+                    acc[c] += coef * (yi[c] - nodes_f[node, c]) - 4.0 * w3 * mr[c]
+                continue
+            s_w += wcnt * w
+            w2 *= wcnt
             for c in range(d):
-                forces[i, c] = acc[c]
-    return forces, sum_w
+                acc[c] += w2 * (yi[c] - nodes_f[node, c])
+        sum_w[i] = s_w
+        for c in range(d):
+            forces[i, c] = acc[c]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _bh_forces_2d_quad(
-    Ys, nodes_f, nodes_i, lo, hi, Y_tgt, order, same, theta, stack_size, n_chunks
-):
+    Ys, nodes_f, nodes_i, lo, hi, Y_tgt, order, same, theta, stack_size,
+    forces, sum_w, start, stop,
+):  # fmt: skip
     """:func:`_bh_forces` for the common case (2-D, dof = 1, quadrupoles), with the
     sums in registers: ``nodes_f[k] = (cx, cy, side^2, count, Mxx, Mxy, Myy)``."""
-    n_t = Y_tgt.shape[0]
-    forces = np.zeros((n_t, 2))
-    sum_w = np.zeros(n_t)
     theta2 = theta * theta
     check_inside = theta2 * 2.0 > 1.0
-    chunk = (n_t + n_chunks - 1) // n_chunks
-    for ch in prange(n_chunks):
-        stack = np.empty(stack_size, dtype=np.int64)
-        yi = np.empty(2)
-        t_end = min(n_t, (ch + 1) * chunk)
-        for t in range(ch * chunk, t_end):
-            i = order[t]
-            y0 = Y_tgt[i, 0]
-            y1 = Y_tgt[i, 1]
-            yi[0] = y0
-            yi[1] = y1
-            f0 = 0.0
-            f1 = 0.0
-            s_w = 0.0
-            stack[0] = 0
-            top = 1
-            while top > 0:
-                top -= 1
-                node = stack[top]
-                r0 = y0 - nodes_f[node, 0]
-                r1 = y1 - nodes_f[node, 1]
-                d2 = r0 * r0 + r1 * r1
-                ext2 = nodes_f[node, 2]
-                if ext2 == 0.0:
-                    wcnt = nodes_f[node, 3]
-                    if same and _inside(yi, lo, hi, node):
-                        wcnt -= 1.0
-                    if wcnt == 0.0:
+    stack = np.empty(stack_size, dtype=np.int64)
+    yi = np.empty(2)
+    for t in range(start, stop):
+        i = order[t]
+        y0 = Y_tgt[i, 0]
+        y1 = Y_tgt[i, 1]
+        yi[0] = y0
+        yi[1] = y1
+        f0 = 0.0
+        f1 = 0.0
+        s_w = 0.0
+        stack[0] = 0
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            r0 = y0 - nodes_f[node, 0]
+            r1 = y1 - nodes_f[node, 1]
+            d2 = r0 * r0 + r1 * r1
+            ext2 = nodes_f[node, 2]
+            if ext2 == 0.0:
+                wcnt = nodes_f[node, 3]
+                if same and _inside(yi, lo, hi, node):
+                    wcnt -= 1.0
+                if wcnt == 0.0:
+                    continue
+                w = 1.0 / (1.0 + d2)
+                w2 = w * w * wcnt
+                s_w += wcnt * w
+                f0 += w2 * r0
+                f1 += w2 * r1
+            elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
+                wcnt = nodes_f[node, 3]
+                mxx = nodes_f[node, 4]
+                mxy = nodes_f[node, 5]
+                myy = nodes_f[node, 6]
+                w = 1.0 / (1.0 + d2)
+                w2 = w * w
+                w3 = w2 * w
+                tr = mxx + myy
+                m0 = mxx * r0 + mxy * r1
+                m1 = mxy * r0 + myy * r1
+                rmr = r0 * m0 + r1 * m1
+                s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
+                coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
+                f0 += coef * r0 - 4.0 * w3 * m0
+                f1 += coef * r1 - 4.0 * w3 * m1
+            elif nodes_i[node, 3] > 0:
+                f = nodes_i[node, 2]
+                for k in range(f, f + nodes_i[node, 3]):
+                    stack[top] = k
+                    top += 1
+            else:
+                for k in range(nodes_i[node, 0], nodes_i[node, 1]):
+                    if same and k == t:
                         continue
-                    w = 1.0 / (1.0 + d2)
-                    w2 = w * w * wcnt
-                    s_w += wcnt * w
-                    f0 += w2 * r0
-                    f1 += w2 * r1
-                elif ext2 < theta2 * d2 and not (check_inside and _inside(yi, lo, hi, node)):
-                    wcnt = nodes_f[node, 3]
-                    mxx = nodes_f[node, 4]
-                    mxy = nodes_f[node, 5]
-                    myy = nodes_f[node, 6]
-                    w = 1.0 / (1.0 + d2)
+                    a = y0 - Ys[k, 0]
+                    b = y1 - Ys[k, 1]
+                    w = 1.0 / (1.0 + a * a + b * b)
                     w2 = w * w
-                    w3 = w2 * w
-                    tr = mxx + myy
-                    m0 = mxx * r0 + mxy * r1
-                    m1 = mxy * r0 + myy * r1
-                    rmr = r0 * m0 + r1 * m1
-                    s_w += wcnt * w - w2 * tr + 4.0 * w3 * rmr
-                    coef = wcnt * w2 + 12.0 * w3 * w * rmr - 2.0 * w3 * tr
-                    f0 += coef * r0 - 4.0 * w3 * m0
-                    f1 += coef * r1 - 4.0 * w3 * m1
-                elif nodes_i[node, 3] > 0:
-                    f = nodes_i[node, 2]
-                    for k in range(f, f + nodes_i[node, 3]):
-                        stack[top] = k
-                        top += 1
-                else:
-                    for k in range(nodes_i[node, 0], nodes_i[node, 1]):
-                        if same and k == t:
-                            continue
-                        a = y0 - Ys[k, 0]
-                        b = y1 - Ys[k, 1]
-                        w = 1.0 / (1.0 + a * a + b * b)
-                        w2 = w * w
-                        s_w += w
-                        f0 += w2 * a
-                        f1 += w2 * b
-            sum_w[i] = s_w
-            forces[i, 0] = f0
-            forces[i, 1] = f1
-    return forces, sum_w
+                    s_w += w
+                    f0 += w2 * a
+                    f1 += w2 * b
+        sum_w[i] = s_w
+        forces[i, 0] = f0
+        forces[i, 1] = f1
 
 
 def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float, quadrupole: bool = True):
@@ -476,33 +466,14 @@ def repulsive_bh(Y_src, Y_tgt, dof: float, same: bool, theta: float, quadrupole:
     stack_size = (_max_depth(first_child, n_child) + 1) * (1 << d) + 1
     # same: walk the targets in tree order, so neighbouring targets share tree paths
     order = perm if same else np.arange(n_t)
-    n_chunks = max(1, min(n_t, 16 * numba.get_num_threads()))
+    forces = np.zeros((n_t, d))
+    sum_w = np.zeros(n_t)
+    theta = max(float(theta), 0.0)
     if quad and d == 2:
-        return _bh_forces_2d_quad(
-            Ys,
-            nodes_f,
-            nodes_i,
-            lo,
-            hi,
-            Y_tgt,
-            order,
-            bool(same),
-            max(float(theta), 0.0),
-            stack_size,
-            n_chunks,
-        )
-    return _bh_forces(
-        Ys,
-        perm,
-        nodes_f,
-        nodes_i,
-        lo,
-        hi,
-        Y_tgt,
-        order,
-        float(dof),
-        bool(same),
-        max(float(theta), 0.0),
-        stack_size,
-        n_chunks,
-    )
+        args = (Ys, nodes_f, nodes_i, lo, hi, Y_tgt, order, bool(same), theta, stack_size)
+        in_row_blocks(_bh_forces_2d_quad, n_t, *args, forces, sum_w)
+    else:
+        args = (Ys, perm, nodes_f, nodes_i, lo, hi, Y_tgt, order, float(dof), bool(same),
+                theta, stack_size)  # fmt: skip
+        in_row_blocks(_bh_forces, n_t, *args, forces, sum_w)
+    return forces, sum_w

@@ -40,8 +40,8 @@ import warnings
 import numba
 import numpy as np
 import scipy.fft as sfft
-from numba import prange
 
+from .._threads import in_row_blocks
 from .._validation import TSNERuntimeWarning
 
 #: dtype of the charge grids and the FFTs
@@ -127,7 +127,7 @@ def _sort_rows(Y, lo0, inv_h0, n_int0):
     return rows_s, Y_s
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _spread_2d(
     Y_s,
     rows_s,
@@ -144,20 +144,22 @@ def _spread_2d(
     inv_denom,
     grid,
     N0,
+    t_start,
+    t_stop,
 ):
-    """Spread the charges ``[1, y0, y1(, |y|^2)]`` onto ``grid`` (rows, charge, cols).
+    """Spread the charges ``[1, y0, y1(, |y|^2)]`` of the chunks ``t_start:t_stop``
+    onto ``grid`` (rows, charge, cols).
 
     Chunk ``t`` writes its points of interval row ``shared[t]`` (shared with the
     previous chunk) into the spare rows ``N0 + t p ...`` of ``grid``.
     """
     p = len(tnodes)
     nc = grid.shape[1]
-    n_chunks = bounds.shape[0] - 1
-    for t in prange(n_chunks):
-        wx = np.empty(p)
-        wy = np.empty(p)
-        q = np.empty(4)
-        q[0] = 1.0
+    wx = np.empty(p)
+    wy = np.empty(p)
+    q = np.empty(4)
+    q[0] = 1.0
+    for t in range(t_start, t_stop):
         srow = shared[t]
         for k in range(bounds[t], bounds[t + 1]):
             bx = rows_s[k]
@@ -179,10 +181,9 @@ def _spread_2d(
                         grid[r0 + a, c, col + b] += wa * wy[b]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _gather_2d(
     Y,
-    n_chunks,
     lo0,
     lo1,
     inv_h0,
@@ -199,72 +200,73 @@ def _gather_2d(
     kself,
     forces,
     sum_w,
+    start,
+    stop,
 ):
-    """Interpolate the potentials ``phi`` (N0, 4, N1) to the targets and combine them.
+    """Interpolate the potentials ``phi`` (N0, 4, N1) to the targets ``start:stop``
+    and combine them.
 
     With ``same`` the target's own contribution as the interpolation computes it,
     ``sum_{a,a',b,b'} wx[a] wx[a'] wy[b] wy[b'] K(a - a', b - b')`` (``kself``), is
     subtracted from ``sum_w``; in the forces it cancels identically.
     """
     p = len(tnodes)
-    n = Y.shape[0]
-    for t in prange(n_chunks):
-        wx = np.empty(p)
-        wy = np.empty(p)
-        m = np.empty(p)
-        for i in range(t * n // n_chunks, (t + 1) * n // n_chunks):
-            y0 = np.float64(Y[i, 0])
-            y1 = np.float64(Y[i, 1])
-            bx, ux = _box(y0, lo0, inv_h0, n_int0)
-            by, uy = _box(y1, lo1, inv_h1, n_int1)
-            _lagrange(ux, tnodes, inv_denom, wx)
-            _lagrange(uy, tnodes, inv_denom, wy)
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
-            a3 = 0.0
-            for a in range(p):
-                r = bx * p + a
-                for b in range(p):
-                    w = wx[a] * wy[b]
-                    c = by * p + b
-                    a0 += w * phi[r, 0, c]
-                    a1 += w * phi[r, 1, c]
-                    a2 += w * phi[r, 2, c]
-                    a3 += w * phi[r, 3, c]
-            y0 -= c0
-            y1 -= c1
-            if dof_one:
-                s = a0 * (1.0 + y0 * y0 + y1 * y1) - 2.0 * (y0 * a1 + y1 * a2) + a3
-                f0 = y0 * a0 - a1
-                f1 = y1 * a0 - a2
-            else:
-                s = a0
-                f0 = y0 * a1 - a2
-                f1 = y1 * a1 - a3
-            if same:
-                for da in range(p):
-                    v = 0.0
-                    for b in range(p):
-                        u = 0.0
-                        for b2 in range(p):
-                            u += kself[da, b, b2] * wy[b2]
-                        v += u * wy[b]
-                    m[da] = v
+    wx = np.empty(p)
+    wy = np.empty(p)
+    m = np.empty(p)
+    for i in range(start, stop):
+        y0 = np.float64(Y[i, 0])
+        y1 = np.float64(Y[i, 1])
+        bx, ux = _box(y0, lo0, inv_h0, n_int0)
+        by, uy = _box(y1, lo1, inv_h1, n_int1)
+        _lagrange(ux, tnodes, inv_denom, wx)
+        _lagrange(uy, tnodes, inv_denom, wy)
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        a3 = 0.0
+        for a in range(p):
+            r = bx * p + a
+            for b in range(p):
+                w = wx[a] * wy[b]
+                c = by * p + b
+                a0 += w * phi[r, 0, c]
+                a1 += w * phi[r, 1, c]
+                a2 += w * phi[r, 2, c]
+                a3 += w * phi[r, 3, c]
+        y0 -= c0
+        y1 -= c1
+        if dof_one:
+            s = a0 * (1.0 + y0 * y0 + y1 * y1) - 2.0 * (y0 * a1 + y1 * a2) + a3
+            f0 = y0 * a0 - a1
+            f1 = y1 * a0 - a2
+        else:
+            s = a0
+            f0 = y0 * a1 - a2
+            f1 = y1 * a1 - a3
+        if same:
+            for da in range(p):
                 v = 0.0
-                for a in range(p):
+                for b in range(p):
                     u = 0.0
-                    for a2 in range(p):
-                        u += m[abs(a - a2)] * wx[a2]
-                    v += u * wx[a]
-                s -= v
-            sum_w[i] = s
-            forces[i, 0] = f0
-            forces[i, 1] = f1
+                    for b2 in range(p):
+                        u += kself[da, b, b2] * wy[b2]
+                    v += u * wy[b]
+                m[da] = v
+            v = 0.0
+            for a in range(p):
+                u = 0.0
+                for a2 in range(p):
+                    u += m[abs(a - a2)] * wx[a2]
+                v += u * wx[a]
+            s -= v
+        sum_w[i] = s
+        forces[i, 0] = f0
+        forces[i, 1] = f1
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True)
-def _kernel_rows(r_start, r_end, N0, N1, s0, s1, dof, out):
+def _kernel_rows(N0, N1, s0, s1, dof, out, r_start, r_end):
     """Kernels at node offsets ``(m0 s0, m1 s1)``, ``m < N``, zero elsewhere in ``out``,
     for the rows ``r_start <= m0 < r_end``.
 
@@ -290,35 +292,27 @@ def _kernel_rows(r_start, r_end, N0, N1, s0, s1, dof, out):
                     out[k, m0, m1] = 0.0
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _kernel_rows_parallel(n_blocks, N0, N1, s0, s1, dof, out):
-    M0 = out.shape[1]
-    for b in prange(n_blocks):
-        _kernel_rows(b * M0 // n_blocks, (b + 1) * M0 // n_blocks, N0, N1, s0, s1, dof, out)
-
-
 def _kernel_quadrants(N0, N1, s0, s1, dof, out, n_thr):
     """Fill ``out`` (see ``_kernel_rows``); in parallel only for big grids, as a
     parallel region costs more than it saves on small ones when cores are busy."""
-    if n_thr > 1 and out.size > 2_000_000:
-        _kernel_rows_parallel(4 * n_thr, N0, N1, s0, s1, dof, out)
-    else:
-        _kernel_rows(0, out.shape[1], N0, N1, s0, s1, dof, out)
+    threads = n_thr if out.size > 2_000_000 else 1
+    in_row_blocks(_kernel_rows, out.shape[1], N0, N1, s0, s1, dof, out, n_jobs=threads)
 
 
 # --------------------------------------------------------------------------- 1-D
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _spread_1d(Y_s, rows_s, bounds, shared, lo0, inv_h0, c0, tnodes, inv_denom, grid, N0):
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _spread_1d(
+    Y_s, rows_s, bounds, shared, lo0, inv_h0, c0, tnodes, inv_denom, grid, N0, t_start, t_stop
+):
     """1-D version of ``_spread_2d``: charges ``[1, y(, y^2)]``, spare rows after N0."""
     p = len(tnodes)
     nc = grid.shape[0]
-    n_chunks = bounds.shape[0] - 1
-    for t in prange(n_chunks):
-        wx = np.empty(p)
-        q = np.empty(3)
-        q[0] = 1.0
+    wx = np.empty(p)
+    q = np.empty(3)
+    q[0] = 1.0
+    for t in range(t_start, t_stop):
         srow = shared[t]
         for k in range(bounds[t], bounds[t + 1]):
             bx = rows_s[k]
@@ -332,10 +326,9 @@ def _spread_1d(Y_s, rows_s, bounds, shared, lo0, inv_h0, c0, tnodes, inv_denom, 
                     grid[c, r0 + a] += wx[a] * q[c]
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _gather_1d(
     Y,
-    n_chunks,
     lo0,
     inv_h0,
     n_int0,
@@ -348,40 +341,41 @@ def _gather_1d(
     kself,
     forces,
     sum_w,
+    start,
+    stop,
 ):
+    """1-D version of ``_gather_2d``."""
     p = len(tnodes)
-    n = Y.shape[0]
-    for t in prange(n_chunks):
-        wx = np.empty(p)
-        for i in range(t * n // n_chunks, (t + 1) * n // n_chunks):
-            y0 = np.float64(Y[i, 0])
-            bx, ux = _box(y0, lo0, inv_h0, n_int0)
-            _lagrange(ux, tnodes, inv_denom, wx)
-            a0 = 0.0
-            a1 = 0.0
-            a2 = 0.0
+    wx = np.empty(p)
+    for i in range(start, stop):
+        y0 = np.float64(Y[i, 0])
+        bx, ux = _box(y0, lo0, inv_h0, n_int0)
+        _lagrange(ux, tnodes, inv_denom, wx)
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        for a in range(p):
+            r = bx * p + a
+            a0 += wx[a] * phi[0, r]
+            a1 += wx[a] * phi[1, r]
+            a2 += wx[a] * phi[2, r]
+        y0 -= c0
+        if dof_one:
+            s = a0 * (1.0 + y0 * y0) - 2.0 * y0 * a1 + a2
+            f0 = y0 * a0 - a1
+        else:
+            s = a0
+            f0 = y0 * a1 - a2
+        if same:
+            v = 0.0
             for a in range(p):
-                r = bx * p + a
-                a0 += wx[a] * phi[0, r]
-                a1 += wx[a] * phi[1, r]
-                a2 += wx[a] * phi[2, r]
-            y0 -= c0
-            if dof_one:
-                s = a0 * (1.0 + y0 * y0) - 2.0 * y0 * a1 + a2
-                f0 = y0 * a0 - a1
-            else:
-                s = a0
-                f0 = y0 * a1 - a2
-            if same:
-                v = 0.0
-                for a in range(p):
-                    u = 0.0
-                    for a2 in range(p):
-                        u += kself[a, a2] * wx[a2]
-                    v += u * wx[a]
-                s -= v
-            sum_w[i] = s
-            forces[i, 0] = f0
+                u = 0.0
+                for a2 in range(p):
+                    u += kself[a, a2] * wx[a2]
+                v += u * wx[a]
+            s -= v
+        sum_w[i] = s
+        forces[i, 0] = f0
 
 
 # --------------------------------------------------------------------------- driver
@@ -454,7 +448,9 @@ def _fft_2d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
     rows_s, Y_s = _sort_rows(Ys, lo[0], 1.0 / h0, n_int0)
     bounds, shared = _chunks(rows_s, n_thr)
     grid = np.zeros((N0 + n_thr * p, nc, L1), dtype=_FFT_DTYPE)
-    _spread_2d(
+    in_row_blocks(
+        _spread_2d,
+        n_thr,
         Y_s,
         rows_s,
         bounds,
@@ -470,6 +466,7 @@ def _fft_2d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
         inv_denom,
         grid,
         N0,
+        n_jobs=n_thr,
     )
     del Y_s, rows_s
     for t, row in enumerate(shared):
@@ -504,9 +501,10 @@ def _fft_2d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
     da = np.arange(p, dtype=np.float64)[:, None, None]
     db = np.subtract.outer(np.arange(p), np.arange(p)).astype(np.float64)[None]
     kself = _kernel_values((da * s0) ** 2 + (db * s1) ** 2, dof)
-    _gather_2d(
+    in_row_blocks(
+        _gather_2d,
+        n_t,
         Yt,
-        n_thr,
         lo[0],
         lo[1],
         1.0 / h0,
@@ -523,6 +521,7 @@ def _fft_2d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
         kself,
         forces,
         sum_w,
+        n_jobs=n_thr,
     )
     return forces, sum_w
 
@@ -543,7 +542,10 @@ def _fft_1d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
     rows_s, Y_s = _sort_rows(Ys, lo, 1.0 / h0, n_int0)
     bounds, shared = _chunks(rows_s, n_thr)
     grid = np.zeros((nc, max(L0, N0 + n_thr * p)), dtype=_FFT_DTYPE)
-    _spread_1d(Y_s, rows_s, bounds, shared, lo, 1.0 / h0, centre, tnodes, inv_denom, grid, N0)
+    in_row_blocks(
+        _spread_1d, n_thr, Y_s, rows_s, bounds, shared, lo, 1.0 / h0, centre, tnodes,
+        inv_denom, grid, N0, n_jobs=n_thr,
+    )  # fmt: skip
     del Y_s, rows_s
     for t, row in enumerate(shared):
         if row >= 0:
@@ -567,9 +569,10 @@ def _fft_1d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
     sum_w = np.empty(n_t, dtype=np.float64)
     da = np.subtract.outer(np.arange(p), np.arange(p)).astype(np.float64)
     kself = _kernel_values((da * s0) ** 2, dof)
-    _gather_1d(
+    in_row_blocks(
+        _gather_1d,
+        n_t,
         Yt,
-        n_thr,
         lo,
         1.0 / h0,
         n_int0,
@@ -582,6 +585,7 @@ def _fft_1d(Ys, Yt, same, dof, p, min_num_intervals, ints_in_interval, n_thr):
         kself,
         forces,
         sum_w,
+        n_jobs=n_thr,
     )
     return forces, sum_w
 
