@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
-#: serialises engine work between threads (numba's workqueue threading layer must not
-#: run parallel kernels from two threads at once): a widget's warm-up and its runs
+#: serialises engine work between threads (two at once would share the same cores and
+#: numba's thread count): a widget's warm-up and its runs
 ENGINE_LOCK = threading.RLock()
 
 
@@ -57,8 +57,8 @@ def in_row_blocks(
     threads (this one and ``n_jobs - 1`` pool threads; block ``b`` on thread
     ``b % n_jobs``).
 
-    The engine's row-wise loops are serial ``nogil`` kernels driven this way rather
-    than ``parallel=True`` kernels: one compiles in a third to a half of the time
+    Every parallel loop of the engine is a serial ``nogil`` kernel driven this way
+    rather than a ``parallel=True`` kernel: one compiles in a third to a half of the time
     (P's bandwidth search 0.5 s instead of 2.6 s, the Barnes-Hut walk 0.8 s instead of
     2.6 s), and compilation is part of a user's first run; the loops run as fast. The
     kernel must write only its rows' places (race-free). ``blocks_per_thread`` > 1

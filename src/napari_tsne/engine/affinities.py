@@ -16,14 +16,10 @@ import warnings
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import prange
 
-from ._threads import in_row_blocks, numba_threads
+from ._threads import in_row_blocks
 from ._validation import TSNEInputError, TSNEWarning
 
-#: maps of at least this many points merge the rows of P + P^T in parallel (see
-#: :func:`_merge_rows`)
-PARALLEL_MERGE_MIN = 200_000
 #: Bisection stops at this absolute error in entropy (nats) or after MAX_STEPS steps.
 ENTROPY_TOL = 1e-5
 MAX_STEPS = 200
@@ -136,13 +132,12 @@ def symmetrize(indices: np.ndarray, P_cond: np.ndarray, n_jobs=None) -> sp.csr_m
     # the counting pass gets empty arrays of the writing pass's types: one compiled
     # specialisation serves both (a second one cost ~4 s of compilation on a first run)
     no_cols, no_data = np.empty(0, dtype=np.int32), np.empty(0, dtype=np.float32)
-    merge = _merge_rows_parallel if n >= PARALLEL_MERGE_MIN else _merge_rows
-    with numba_threads(n_jobs):
-        merge(idx, vals, tptr, src, tval, 1.0 / total, True, indptr, no_cols, no_data)
-        np.cumsum(indptr, out=indptr)
-        cols = np.empty(indptr[-1], dtype=np.int32)
-        data = np.empty(indptr[-1], dtype=np.float32)
-        merge(idx, vals, tptr, src, tval, 1.0 / total, False, indptr, cols, data)
+    args = (idx, vals, tptr, src, tval, 1.0 / total)
+    in_row_blocks(_merge_rows, n, *args, True, indptr, no_cols, no_data, n_jobs=n_jobs)
+    np.cumsum(indptr, out=indptr)
+    cols = np.empty(indptr[-1], dtype=np.int32)
+    data = np.empty(indptr[-1], dtype=np.float32)
+    in_row_blocks(_merge_rows, n, *args, False, indptr, cols, data, n_jobs=n_jobs)
     return sp.csr_matrix((data, cols, indptr), shape=(n, n))
 
 
@@ -225,19 +220,10 @@ def _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, col
 
 
 @numba.njit(nogil=True, cache=True)
-def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
-    """:func:`_merge_row` for every row, serially: below
-    :data:`PARALLEL_MERGE_MIN` points ``parallel=True`` costs more (2.5 s of compilation
-    on a first run) than it saves (below 0.1 s at 20,000 points)."""
-    for i in range(indices.shape[0]):
-        _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data)
-
-
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _merge_rows_parallel(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data):
-    """:func:`_merge_row` for every row, rows in parallel (race-free: each row writes
-    its own places), for maps of at least :data:`PARALLEL_MERGE_MIN` points."""
-    for i in prange(indices.shape[0]):
+def _merge_rows(indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data, start, stop):
+    """:func:`_merge_row` for the rows ``start:stop`` (race-free: each row writes its
+    own places), driven by :func:`in_row_blocks`."""
+    for i in range(start, stop):
         _merge_row(i, indices, vals, tptr, src, tval, scale, count_only, indptr, cols, data)
 
 

@@ -39,10 +39,9 @@ from dataclasses import dataclass, field
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import prange
 
 from ._faiss_knn import FAISS_METRICS, FaissIndex, ivf_lists
-from ._threads import numba_threads, resolve_n_jobs
+from ._threads import in_row_blocks, numba_threads, resolve_n_jobs
 from ._validation import TSNEInputError, TSNEWarning, check_metric
 
 #: searches of ``neighbors=`` (besides the aliases of pynndescent below)
@@ -509,7 +508,10 @@ def neighbors_from_precomputed(D, n_neighbors: int) -> KNNGraph:
 def _csr_rows_without_diagonal(indptr, indices, data):
     counts = np.diff(indptr) - _diag_counts(indptr, indices)
     width = max(int(counts.max()), 1)
-    idx, dist = _fill_sorted_rows(indptr, indices, data, width)
+    n = len(indptr) - 1
+    idx = np.zeros((n, width), dtype=np.int32)
+    dist = np.full((n, width), np.inf, dtype=np.float32)
+    in_row_blocks(_fill_sorted_rows, n, indptr, indices, data, idx, dist)
     return idx, dist, counts
 
 
@@ -524,12 +526,10 @@ def _diag_counts(indptr, indices):
     return out
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _fill_sorted_rows(indptr, indices, data, width):
-    n = len(indptr) - 1
-    idx = np.zeros((n, width), dtype=np.int32)
-    dist = np.full((n, width), np.inf, dtype=np.float32)
-    for i in prange(n):
+@numba.njit(nogil=True, cache=True)
+def _fill_sorted_rows(indptr, indices, data, idx, dist, start, stop):
+    """Rows ``start:stop`` of a CSR distance graph, sorted by distance, self dropped."""
+    for i in range(start, stop):
         start, stop = indptr[i], indptr[i + 1]
         row_d = data[start:stop]
         row_i = indices[start:stop]
@@ -542,14 +542,13 @@ def _fill_sorted_rows(indptr, indices, data, width):
             idx[i, c] = j
             dist[i, c] = row_d[o]
             c += 1
-    return idx, dist
 
 
 # ---------------------------------------------------------------- exact search
 
 
 def exact_knn(X, k: int, metric: str, X_query=None):
-    """Brute-force kNN (parallel over query rows). Excludes self when X_query is None."""
+    """Brute-force kNN (query rows on threads). Excludes self when X_query is None."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     same = X_query is None
     Q = (
@@ -573,7 +572,10 @@ def exact_knn(X, k: int, metric: str, X_query=None):
         "manhattan": 1,
         "chebyshev": 2,
     }[metric]
-    idx, d = _brute_knn(X, Q, k, code, same)
+    nq = Q.shape[0]
+    idx = np.empty((nq, k), dtype=np.int32)
+    d = np.empty((nq, k), dtype=np.float64)
+    in_row_blocks(_brute_knn, nq, X, Q, k, code, same, idx, d)
     if metric in ("euclidean",):
         d = np.sqrt(np.maximum(d, 0))
     elif metric in ("cosine", "correlation"):
@@ -587,14 +589,13 @@ def _unit_rows(X):
     return (X / norms).astype(np.float32)
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _brute_knn(X, Q, k, code, same):
-    nq = Q.shape[0]
+@numba.njit(nogil=True, cache=True)
+def _brute_knn(X, Q, k, code, same, idx, dist, start, stop):
+    """Query rows ``start:stop``: the ``k`` nearest rows of ``X`` (squared euclidean,
+    manhattan or chebyshev by ``code``), by distance."""
     n, d = X.shape
-    idx = np.empty((nq, k), dtype=np.int32)
-    dist = np.empty((nq, k), dtype=np.float64)
-    for i in prange(nq):
-        row = np.empty(n, dtype=np.float64)
+    row = np.empty(n, dtype=np.float64)
+    for i in range(start, stop):
         for j in range(n):
             s = 0.0
             if code == 0:
@@ -616,7 +617,6 @@ def _brute_knn(X, Q, k, code, same):
         for c in range(k):
             idx[i, c] = order[c]
             dist[i, c] = row[order[c]]
-    return idx, dist
 
 
 def _seed(random_state) -> int | None:

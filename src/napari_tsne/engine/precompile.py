@@ -182,9 +182,9 @@ def _representatives(group: str) -> list:
     if group == "exact":
         from .gradients import exact
 
-        return [exact.repulsive_exact]
+        return [exact._exact_2d_cauchy]
     if group == "order":
-        return [attractive.morton_keys]
+        return [attractive._morton_rows]
     return []
 
 

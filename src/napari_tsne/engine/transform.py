@@ -26,9 +26,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import scipy.sparse as sp
-from numba import prange
 
-from ._threads import numba_threads
+from ._threads import in_row_blocks, numba_threads
 from ._validation import MIN_SAMPLES, TSNEInputError, TSNEWarning, check_data, check_positive
 from .affinities import affinities_from_knn
 from .gradients import EXACT_MAX_N, RepulsionParams, kl_gradient, repulsion, resolve_method
@@ -212,26 +211,25 @@ def new_point_affinities(indices, distances, perplexity: float, n_ref: int, n_jo
 
 
 # --------------------------------------------------------------- initial positions
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _neighbour_median(Y_ref, indices):
-    n, k = indices.shape
+@numba.njit(nogil=True, cache=True)
+def _neighbour_median(Y_ref, indices, out, start, stop):
+    """Rows ``start:stop``: the median of the neighbours' positions, per axis."""
+    k = indices.shape[1]
     d = Y_ref.shape[1]
-    out = np.empty((n, d), dtype=np.float64)
-    for i in prange(n):
-        buf = np.empty(k, dtype=np.float64)
+    buf = np.empty(k, dtype=np.float64)
+    for i in range(start, stop):
         for c in range(d):
             for j in range(k):
                 buf[j] = Y_ref[indices[i, j], c]
             out[i, c] = np.median(buf)
-    return out
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _neighbour_weighted_mean(Y_ref, indptr, indices, weights):
-    n = indptr.shape[0] - 1
+@numba.njit(nogil=True, cache=True)
+def _neighbour_weighted_mean(Y_ref, indptr, indices, weights, out, start, stop):
+    """Rows ``start:stop``: the affinity-weighted mean of the neighbours' positions
+    (``out`` starts at zero)."""
     d = Y_ref.shape[1]
-    out = np.zeros((n, d), dtype=np.float64)
-    for i in prange(n):
+    for i in range(start, stop):
         s = 0.0
         for p in range(indptr[i], indptr[i + 1]):
             w = weights[p]
@@ -241,7 +239,6 @@ def _neighbour_weighted_mean(Y_ref, indptr, indices, weights):
         if s > 0:
             for c in range(d):
                 out[i, c] /= s
-    return out
 
 
 def initial_positions(init, Y_ref, indices, P_new) -> np.ndarray:
@@ -250,12 +247,15 @@ def initial_positions(init, Y_ref, indices, P_new) -> np.ndarray:
     or an array ``(n_new, n_components)``."""
     n, d = indices.shape[0], Y_ref.shape[1]
     if isinstance(init, str):
-        if init == "median":
-            return _neighbour_median(Y_ref, indices)
-        if init == "weighted":
-            return _neighbour_weighted_mean(
-                Y_ref, P_new.indptr, P_new.indices, P_new.data.astype(np.float64)
-            )
+        if init in ("median", "weighted"):
+            out = np.zeros((n, d), dtype=np.float64)
+            if init == "median":
+                in_row_blocks(_neighbour_median, n, Y_ref, indices, out)
+            else:
+                weights = P_new.data.astype(np.float64)
+                args = (Y_ref, P_new.indptr, P_new.indices, weights, out)
+                in_row_blocks(_neighbour_weighted_mean, n, *args)
+            return out
         if init == "nearest":
             return np.array(Y_ref[indices[:, 0]], dtype=np.float64)
         raise TSNEInputError(
@@ -338,10 +338,12 @@ def _interp1(table, ux):
     return r0, rz
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _interp_field(table, lo, inv_h, Y, out, inside):
+@numba.njit(nogil=True, cache=True)
+def _interp_field(table, lo, inv_h, Y, out, inside, start, stop):
+    """Rows ``start:stop``: the tabulated field at ``Y[i]`` (``inside[i]``: on the
+    lattice)."""
     two_d = Y.shape[1] == 2
-    for i in prange(Y.shape[0]):
+    for i in range(start, stop):
         ux, uy, ok = _lattice_coords(Y, i, lo, inv_h, table)
         inside[i] = ok
         if not ok:
@@ -357,7 +359,7 @@ def _interp_field(table, lo, inv_h, Y, out, inside):
             out[i, 1] = rz
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath=True)
 def _placement_gradient(
     indptr,
     indices,
@@ -374,17 +376,19 @@ def _placement_gradient(
     grad,
     kl_rows,
     inside,
+    start,
+    stop,
 ):
-    """Fused per-point gradient (attraction to the P row, tabulated repulsion, gradient
-    clip) and, with ``with_kl``, per-point KL (the logarithms cost more than the rest,
-    so they are skipped otherwise). Rows off the lattice get ``inside = False``, the
-    attractive force in ``grad`` and ``sum p log p - sum p log w`` in ``kl_rows``.
-    1-D and 2-D maps only; everything per point lives in scalars (the version with
-    per-point scratch arrays and loops over the dimension was 5x slower)."""
-    n = Y.shape[0]
+    """Rows ``start:stop`` of the fused per-point gradient (attraction to the P row,
+    tabulated repulsion, gradient clip) and, with ``with_kl``, per-point KL (the
+    logarithms cost more than the rest, so they are skipped otherwise). Rows off the
+    lattice get ``inside = False``, the attractive force in ``grad`` and ``sum p log p -
+    sum p log w`` in ``kl_rows``. 1-D and 2-D maps only; everything per point lives in
+    scalars (the version with per-point scratch arrays and loops over the dimension was
+    5x slower)."""
     two_d = Y.shape[1] == 2
     inv_dof = 1.0 / dof
-    for i in prange(n):
+    for i in range(start, stop):
         y0 = Y[i, 0]
         y1 = Y[i, 1] if two_d else 0.0
         f0 = f1 = acc = row_p = 0.0
@@ -464,7 +468,7 @@ class ReferenceField:
         n, d = Y.shape
         out = np.empty((n, d + 1), dtype=np.float64)
         inside = np.empty(n, dtype=np.bool_)
-        _interp_field(self.table, self.lo, self.inv_h, Y, out, inside)
+        in_row_blocks(_interp_field, n, self.table, self.lo, self.inv_h, Y, out, inside)
         if not inside.all():
             rows = np.flatnonzero(~inside)
             F, Z = self._direct(Y[rows])
@@ -494,7 +498,9 @@ class ReferenceField:
         grad = np.empty((n, d), dtype=np.float64)
         kl_rows = np.empty(n, dtype=np.float64)
         inside = np.empty(n, dtype=np.bool_)
-        _placement_gradient(
+        in_row_blocks(
+            _placement_gradient,
+            n,
             P_new.indptr,
             P_new.indices,
             P_new.data,

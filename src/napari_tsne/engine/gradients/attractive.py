@@ -18,7 +18,6 @@ import time
 
 import numba
 import numpy as np
-from numba import prange
 
 from .._threads import in_row_blocks
 
@@ -216,7 +215,10 @@ class MapOrder:
         self.calls += 1
         self._since += 1
         t0 = time.perf_counter()
-        Yp, Yp32 = _gather_rows(Y, self.perm)
+        n, d = Y.shape
+        Yp = np.empty((n, d), dtype=np.float64)
+        Yp32 = np.empty((n, d), dtype=np.float32)
+        in_row_blocks(_gather_rows, n, Y, self.perm, Yp, Yp32)
         result = _attractive(self.indptr, self.cols, self.data, self.perm, Yp, Yp32, dof, with_kl)
         if not with_kl:  # the KL's extra pass would read as staleness
             dt = time.perf_counter() - t0
@@ -226,26 +228,33 @@ class MapOrder:
         return result
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _gather_rows(Y, perm):
-    """``Y[perm]`` in float64 (the rows' own positions) and float32 (the sources)."""
-    n, d = Y.shape
-    Yp = np.empty((n, d), dtype=np.float64)
-    Yp32 = np.empty((n, d), dtype=np.float32)
-    for r in prange(n):
+@numba.njit(nogil=True, cache=True)
+def _gather_rows(Y, perm, Yp, Yp32, start, stop):
+    """Rows ``start:stop`` of ``Y[perm]`` in float64 (the rows' own positions) and
+    float32 (the sources)."""
+    d = Y.shape[1]
+    for r in range(start, stop):
         for c in range(d):
             v = Y[perm[r], c]
             Yp[r, c] = v
             Yp32[r, c] = v
-    return Yp, Yp32
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def morton_keys(Y):
+def morton_keys(Y) -> np.ndarray:
     """Z-order (Morton) keys of the points of a 1-, 2- or 3-D map: the coordinates
     quantised on the bounding box and their bits interleaved (NaN: key 0)."""
     n, d = Y.shape
     bits = min(_MORTON_BITS, 63 // max(d, 1))
+    lo, scale = _morton_scale(Y, bits)
+    keys = np.zeros(n, dtype=np.uint64)
+    in_row_blocks(_morton_rows, n, Y, lo, scale, bits, keys)
+    return keys
+
+
+@numba.njit(nogil=True, cache=True)
+def _morton_scale(Y, bits):
+    """The bounding box's low corner and the scale onto ``2**bits - 1`` levels."""
+    n, d = Y.shape
     levels = (1 << bits) - 1
     lo = np.empty(d)
     scale = np.empty(d)
@@ -259,8 +268,15 @@ def morton_keys(Y):
                 b = v
         lo[c] = a
         scale[c] = levels / (b - a) if b > a else 0.0
-    keys = np.zeros(n, dtype=np.uint64)
-    for i in prange(n):
+    return lo, scale
+
+
+@numba.njit(nogil=True, cache=True)
+def _morton_rows(Y, lo, scale, bits, keys, start, stop):
+    """Keys of the rows ``start:stop``."""
+    d = Y.shape[1]
+    levels = (1 << bits) - 1
+    for i in range(start, stop):
         key = np.uint64(0)
         for c in range(d):
             u = (Y[i, c] - lo[c]) * scale[c]
@@ -268,20 +284,22 @@ def morton_keys(Y):
             for bit in range(bits):
                 key |= ((q >> np.uint64(bit)) & np.uint64(1)) << np.uint64(bit * d + c)
         keys[i] = key
-    return keys
 
 
-@numba.njit(nogil=True, cache=True, parallel=True)
-def _renumber_csr(indptr, indices, data, perm, inv, new_indptr, cols, values):
+def _renumber_csr(indptr, indices, data, perm, inv, new_indptr, cols, values) -> None:
     """Fill ``(new_indptr, cols, values)`` with the CSR matrix whose row ``r`` is row
     ``perm[r]`` of the given one, its columns renamed by ``inv``; the entries keep
     their order within the row."""
-    n = perm.shape[0]
     new_indptr[0] = 0
-    for r in range(n):
-        o = perm[r]
-        new_indptr[r + 1] = new_indptr[r] + (indptr[o + 1] - indptr[o])
-    for r in prange(n):
+    np.cumsum(np.diff(indptr)[perm], out=new_indptr[1:])
+    args = (indptr, indices, data, perm, inv, new_indptr, cols, values)
+    in_row_blocks(_renumber_rows, perm.shape[0], *args)
+
+
+@numba.njit(nogil=True, cache=True)
+def _renumber_rows(indptr, indices, data, perm, inv, new_indptr, cols, values, start, stop):
+    """Rows ``start:stop`` of :func:`_renumber_csr`."""
+    for r in range(start, stop):
         s = indptr[perm[r]]
         t = new_indptr[r]
         for q in range(new_indptr[r + 1] - t):

@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import prange
 
+from .._threads import in_row_blocks
 from .kernel import kernel_weights
 
 
-@numba.njit(nogil=True, cache=True)
-def repulsive_exact(Y_src, Y_tgt, dof, same):
-    if Y_tgt.shape[1] == 2 and dof == 1.0:
-        return _exact_2d_cauchy(Y_src, Y_tgt, same)
-    return _exact_nd(Y_src, Y_tgt, dof, same)
+def repulsive_exact(Y_src, Y_tgt, dof: float, same: bool):
+    """``(forces, sum_w)`` summed over every source (see the module docstring); the
+    kernel is chosen here, so that a run compiles only the one it uses."""
+    n_t, d = Y_tgt.shape
+    forces = np.zeros((n_t, d), dtype=np.float64)
+    sum_w = np.zeros(n_t, dtype=np.float64)
+    if d == 2 and dof == 1.0:
+        in_row_blocks(_exact_2d_cauchy, n_t, Y_src, Y_tgt, bool(same), forces, sum_w)
+    else:
+        in_row_blocks(_exact_nd, n_t, Y_src, Y_tgt, float(dof), bool(same), forces, sum_w)
+    return forces, sum_w
 
 
 @numba.njit(nogil=True, cache=True, fastmath=True, inline="always")
@@ -37,16 +43,13 @@ def _cauchy_2d_range(y0, y1, Y_src, j0, j1):
     return f0, f1, s
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _exact_2d_cauchy(Y_src, Y_tgt, same):
-    """The usual case (2-D, dof = 1) with the sums in registers and no branch in the
-    inner loop (the self pair is skipped by splitting the range): several times faster
-    than the general loop."""
-    n_t = Y_tgt.shape[0]
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _exact_2d_cauchy(Y_src, Y_tgt, same, forces, sum_w, start, stop):
+    """Targets ``start:stop`` in the usual case (2-D, dof = 1) with the sums in
+    registers and no branch in the inner loop (the self pair is skipped by splitting
+    the range): several times faster than the general loop."""
     n_s = Y_src.shape[0]
-    forces = np.empty((n_t, 2), dtype=np.float64)
-    sum_w = np.empty(n_t, dtype=np.float64)
-    for i in prange(n_t):
+    for i in range(start, stop):
         y0 = Y_tgt[i, 0]
         y1 = Y_tgt[i, 1]
         if same:
@@ -60,18 +63,18 @@ def _exact_2d_cauchy(Y_src, Y_tgt, same):
         forces[i, 0] = f0
         forces[i, 1] = f1
         sum_w[i] = s
-    return forces, sum_w
 
 
-@numba.njit(nogil=True, cache=True, parallel=True, fastmath=True)
-def _exact_nd(Y_src, Y_tgt, dof, same):
-    n_t, d = Y_tgt.shape
+@numba.njit(nogil=True, cache=True, fastmath=True)
+def _exact_nd(Y_src, Y_tgt, dof, same, forces, sum_w, start, stop):
+    """Targets ``start:stop``, any dimension and degree of freedom."""
+    d = Y_tgt.shape[1]
     n_s = Y_src.shape[0]
     unit_dof = dof == 1.0
-    forces = np.zeros((n_t, d), dtype=np.float64)
-    sum_w = np.zeros(n_t, dtype=np.float64)
-    for i in prange(n_t):
-        acc = np.zeros(d)
+    acc = np.zeros(d)
+    for i in range(start, stop):
+        for c in range(d):
+            acc[c] = 0.0
         s = 0.0
         for j in range(n_s):
             if same and j == i:
@@ -87,4 +90,3 @@ def _exact_nd(Y_src, Y_tgt, dof, same):
         sum_w[i] = s
         for c in range(d):
             forces[i, c] = acc[c]
-    return forces, sum_w
