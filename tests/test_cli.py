@@ -4,6 +4,7 @@ h5ad / npy / csv inputs, exit codes on bad input, and the no-overwrite rule."""
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,7 +142,7 @@ def test_embed_says_when_it_compiles(tmp_path, capsys, monkeypatch, first_run):
     assert run("embed", src, "-o", tmp_path / "map.npy", *FAST) == EXIT_OK
     err = capsys.readouterr().err
     assert (job.COMPILE_NOTICE in err) == first_run
-    assert "30-60 s" in job.COMPILE_NOTICE
+    assert re.search(r"about \d+-\d+ s", job.COMPILE_NOTICE)
 
 
 def test_embed_csv_with_labels(tmp_path):

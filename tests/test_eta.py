@@ -93,3 +93,26 @@ def test_progress_line_says_the_time_left():
     assert out.getvalue().splitlines()[-1].endswith(format_seconds(0.02 * 50))
     p(1000, 1.4)
     assert "left" not in out.getvalue().splitlines()[-1]
+
+
+def test_a_rising_cost_goes_on_rising_in_the_estimate():
+    """While each iteration gets dearer (a spreading map), the iterations left are
+    costed at the newest speed plus the rise still to come, at most twice the newest
+    speed; once the cost is flat the estimate is the plain recent speed."""
+    clock = Clock()
+    eta = TimeLeft(span=6.0, min_seconds=2.0, clock=clock)
+    done = 0
+    for k in range(8):  # 10 iterations per step, each step 0.1 s slower
+        eta.add(done)
+        done += 10
+        clock.now += 1.0 + 0.1 * k
+    newest = eta._halves()[1]
+    flat = eta.seconds_per_iteration() * 100
+    rising = eta.estimate(100)
+    assert rising > newest * 100 > flat
+    assert eta.estimate(10_000) == pytest.approx(2 * newest * 10_000)  # the cap
+    for _ in range(12):  # the cost stops rising
+        eta.add(done)
+        done += 10
+        clock.now += 2.0
+    assert eta.estimate(100) == pytest.approx(20.0)

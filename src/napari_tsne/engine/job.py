@@ -689,6 +689,6 @@ def fit_subsample_and_extend(
 #: what a front end says when a run must first compile (measured on this project's
 #: 2-core machine: 25-45 s of a first 20,000-point map, none on later runs)
 COMPILE_NOTICE = (
-    "first run after installation: compiling the numerical kernels, about 30-60 s "
+    "first run after installation: compiling the numerical kernels, about 5-20 s "
     "(once; later runs reuse them)"
 )
