@@ -571,6 +571,33 @@ def test_live_draws_adapt_to_what_the_canvas_can_draw(make_napari_viewer, qtbot,
     assert w.n_skipped > 0
 
 
+def test_a_large_map_is_drawn_live_as_a_subset_and_whole_at_the_end(
+    make_napari_viewer, qtbot, digits, monkeypatch
+):
+    """Above LIVE_MAX_POINTS a live draw shows a fixed subset of the points (the same
+    rows every time, their own features); when the run ends the layer holds every
+    point, at the run's final coordinates, with every row's features."""
+    monkeypatch.setattr(run_controller, "LIVE_MAX_POINTS", 120)
+    viewer = make_napari_viewer(show=True)
+    image = add_digits(viewer, digits, 0, 300)
+    w = make_widget(viewer, n_iter=100, early_exaggeration_iter=50, update_interval=10)
+    w.source.value = image
+    shown = []
+    real = w._show_coords
+    last = []
+    w._show_coords = lambda u: (shown.append((len(u.coords), u.rows)), last.append(u), real(u))
+    w.run()
+    wait_done(qtbot, w)
+    live = [(n, rows) for n, rows in shown if n == 120]
+    assert len(live) >= 2, [n for n, _ in shown]
+    assert all(np.array_equal(rows, live[0][1]) for _, rows in live)
+    assert len(np.unique(live[0][1])) == 120
+    assert shown[-1][0] == 300 and shown[-1][1] is None
+    assert len(w._layer.data) == 300 and len(w._layer.features) == 300
+    assert last[-1].done == last[-1].total  # the run's last coordinates
+    np.testing.assert_allclose(w._layer.data, last[-1].coords)
+
+
 def _spin_kernel(nogil: bool, seconds: float):
     """A numba kernel (``nogil`` as given) that computes for about ``seconds``."""
     import numba

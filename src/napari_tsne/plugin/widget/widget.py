@@ -113,6 +113,10 @@ class TSNEWidget(
         self._draw_cost = 0.0
         self._last_draw = 0.0
         self._pending_coords = None
+        #: the newest coordinates of the run (all points; a live draw may show fewer)
+        self._latest_full = None
+        #: the live subset of a large map: (the map's number of points, the rows kept)
+        self._live_pick = None
         self._draw_scheduled = False
         #: seconds between updates of napari's progress bar
         self.progress_interval = 1.0
