@@ -1,5 +1,6 @@
-"""Map the user's ``n_jobs`` onto numba's thread pool, scipy.fft's workers and Python
-threads running serial kernels on blocks of rows."""
+"""Map the user's ``n_jobs`` onto threads: numba's thread count (which
+:func:`in_row_blocks` follows), scipy.fft's workers, and the Python threads that run
+the engine's serial kernels on blocks of rows."""
 
 from __future__ import annotations
 

@@ -64,7 +64,7 @@ class TimeLeft:
             return math.nan
         return (t1 - t0) / (d1 - d0)
 
-    def _halves(self) -> tuple[float, float, int] | None:
+    def _halves(self) -> tuple[float, float, float] | None:
         """Seconds per iteration in the older and the newer half of the window, and
         the iterations between their middles (None: too little is known)."""
         samples = self._samples
